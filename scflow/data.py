@@ -1,0 +1,82 @@
+"""Image data: the embedded digits miniature and any folder of images (CelebA-HQ or your own).
+
+Images are float tensors (N, C, H, W) in [-1, 1], the range the autoencoders expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass
+class ImageSet:
+    """Images in [-1, 1] with optional integer labels and their source."""
+
+    images: Tensor
+    labels: Tensor | None
+    source: str
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def load_digits_images(resolution: int = 32) -> ImageSet:
+    """scikit-learn's bundled handwritten digits (1,797 real 8x8 scans, labels 0-9).
+
+    Upsampled bilinearly to ``resolution`` and mapped from [0, 16] to [-1, 1]; one channel.
+    """
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N,1,8,8) in [0,1]
+    if resolution != 8:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    x = (x.clamp(0, 1) * 2 - 1).contiguous()
+    return ImageSet(x, torch.tensor(d.target, dtype=torch.long), "sklearn.datasets.load_digits")
+
+
+def load_image_folder(folder: str | Path, resolution: int, limit: int | None = None) -> ImageSet:
+    """Every image under ``folder`` (recursively, sorted), resized (short side) and centre-cropped.
+
+    Raises with the folder or file name when the folder is missing, empty or holds an image
+    that cannot be read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    if limit is not None:
+        files = files[:limit]
+    out = np.empty((len(files), 3, resolution, resolution), dtype=np.float32)
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB")
+                w, h = im.size
+                s = resolution / min(w, h)
+                im = im.resize((max(resolution, round(w * s)), max(resolution, round(h * s))),
+                               Image.BICUBIC)
+                w, h = im.size
+                left, top = (w - resolution) // 2, (h - resolution) // 2
+                im = im.crop((left, top, left + resolution, top + resolution))
+                out[i] = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"cannot read image {path}: {e}") from e
+    return ImageSet(torch.from_numpy(out), None, str(folder))
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] floats -> uint8 in [0, 255] (clipped), the form FID code and PNGs expect."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
