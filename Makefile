@@ -1,0 +1,51 @@
+# The two commands of the README:
+#   make reproduce [PRESET=mini|smoke|celebahq256]   the main job (notebooks via the papermill runner)
+#   make test                                        the test suite (what CI runs)
+# Both install what is missing first: into the active environment (conda or venv) if one is
+# active, else into ./.venv.
+
+PRESET ?= mini
+RUNS ?= papermill_runs
+
+ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
+  PYTHON := python
+  STAMP := .installed-env
+else
+  PYTHON := .venv/bin/python
+  STAMP := .venv/.installed
+endif
+
+.PHONY: reproduce test install lint strip benchmarks clean-cache help
+
+help:
+	@echo "make reproduce [PRESET=$(PRESET)]  |  make test  |  make lint  |  make benchmarks"
+
+$(STAMP): pyproject.toml
+ifeq ($(PYTHON),.venv/bin/python)
+	test -x .venv/bin/python || python3 -m venv .venv
+endif
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(PYTHON) -m scflow.run $(RUNS) --preset $(PRESET)
+
+test: $(STAMP)
+	$(PYTHON) -m ruff check scflow tests benchmarks
+	$(PYTHON) -m pytest -q
+
+lint: $(STAMP)
+	$(PYTHON) -m ruff check scflow tests benchmarks
+
+# remove outputs and execution counts from every notebook (run before committing notebooks)
+strip: $(STAMP)
+	$(PYTHON) -m nbstripout --keep-id notebooks/*.ipynb
+
+benchmarks: $(STAMP)
+	$(PYTHON) benchmarks/bench_teacher.py
+	$(PYTHON) benchmarks/bench_distill_step.py
+
+clean-cache:
+	rm -rf cache runs

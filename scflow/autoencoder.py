@@ -1,0 +1,119 @@
+"""The latent space: diffusers ``AutoencoderKL``, trained here (miniature) or pretrained (SD VAE).
+
+The paper works on SD-VAE latents ``z0 = s * E(x)`` with ``s = 0.18215`` (METHOD.md Sec. 1).
+The miniature trains a small ``AutoencoderKL`` on the digits, maps 1x32x32 images to 4x8x8
+latents (the SD layout: 4 channels, 8x down-sampled at real scale, 4x here) and picks ``s`` so the
+training latents have unit standard deviation, as SD's constant was chosen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from scflow.cache import cached
+
+# Named AutoencoderKL configs; each has 3 blocks = 2 down-samplings (32 px -> 8x8 latents).
+AE_CONFIGS: dict[str, dict[str, Any]] = {
+    "tiny": dict(block_out_channels=(8, 8, 8), norm_num_groups=4, layers_per_block=1,
+                 mid_block_add_attention=False),
+    # small on purpose: on a 2-core CPU the 32x32 convolutions dominate the miniature's set-up
+    "mini": dict(block_out_channels=(16, 32, 32), norm_num_groups=8, layers_per_block=1,
+                 mid_block_add_attention=False),
+}
+
+
+@dataclass
+class LatentCodec:
+    """``encode``: images in [-1, 1] -> ``s * E(x)`` (posterior mode); ``decode``: the inverse."""
+
+    vae: Any  # diffusers.AutoencoderKL
+    scale: float
+
+    @torch.inference_mode()
+    def encode(self, images: Tensor, batch_size: int = 256) -> Tensor:
+        dev = next(self.vae.parameters()).device
+        out = [self.vae.encode(images[i: i + batch_size].to(dev)).latent_dist.mode()
+               for i in range(0, images.shape[0], batch_size)]
+        return torch.cat(out).float().cpu() * self.scale
+
+    @torch.inference_mode()
+    def decode(self, latents: Tensor, batch_size: int = 256) -> Tensor:
+        dev = next(self.vae.parameters()).device
+        out = [self.vae.decode(latents[i: i + batch_size].to(dev) / self.scale).sample
+               for i in range(0, latents.shape[0], batch_size)]
+        return torch.cat(out).float().cpu()
+
+
+def build_autoencoder(config: str, in_channels: int, latent_channels: int = 4) -> Any:
+    """A randomly initialised ``AutoencoderKL`` from a named config (:data:`AE_CONFIGS`)."""
+    from diffusers import AutoencoderKL
+
+    if config not in AE_CONFIGS:
+        raise ValueError(f"unknown autoencoder config {config!r}; valid: {', '.join(AE_CONFIGS)}")
+    kw = AE_CONFIGS[config]
+    n = len(kw["block_out_channels"])
+    return AutoencoderKL(in_channels=in_channels, out_channels=in_channels,
+                         down_block_types=("DownEncoderBlock2D",) * n,
+                         up_block_types=("UpDecoderBlock2D",) * n,
+                         latent_channels=latent_channels, **kw)
+
+
+def train_autoencoder(images: Tensor, config: str, steps: int, kl_weight: float = 1e-6,
+                      batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+                      progress: bool = False) -> Any:
+    """Train an AutoencoderKL on ``images``: MSE reconstruction + ``kl_weight`` * KL."""
+    from tqdm.auto import tqdm
+
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    vae = build_autoencoder(config, in_channels=images.shape[1])
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
+    for _ in tqdm(range(steps), desc="autoencoder", disable=not progress, mininterval=5):
+        x = images[torch.randint(0, images.shape[0], (batch_size,), generator=g)]
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.sample(generator=g)).sample
+        loss = (rec - x).pow(2).mean() + kl_weight * post.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return vae.eval().requires_grad_(False)
+
+
+def ae_cache_config(p: dict[str, Any]) -> dict[str, Any]:
+    """The parameters an autoencoder cache entry depends on (and nothing else)."""
+    keys = ("dataset", "data_dir", "data_limit", "resolution", "vae_config", "vae_steps",
+            "vae_kl_weight", "latent_scale", "seed")
+    return {"kind": "autoencoder", **{k: p[k] for k in keys}}
+
+
+def get_codec(p: dict[str, Any], images: Tensor, progress: bool = False) -> tuple[LatentCodec, bool]:
+    """The latent codec for resolved parameters ``p``: pretrained (``p['vae']``) or trained+cached.
+
+    Returns ``(codec, cache_hit)``; a pretrained VAE is always a "hit" (nothing trained).
+    """
+    if p["vae"]:
+        from scflow.hub import SD_LATENT_SCALE, load_vae
+
+        vae = load_vae(p["vae"]).eval().requires_grad_(False)
+        return LatentCodec(vae, p["latent_scale"] or SD_LATENT_SCALE), True
+
+    def build(d: Path) -> None:
+        vae = train_autoencoder(images, p["vae_config"], p["vae_steps"], p["vae_kl_weight"],
+                                seed=p["seed"], progress=progress)
+        scale = p["latent_scale"] or 1.0 / LatentCodec(vae, 1.0).encode(images).std().item()
+        vae.save_pretrained(d / "vae")
+        (d / "scale.json").write_text(json.dumps({"scale": scale}))
+
+    from diffusers import AutoencoderKL
+
+    d, hit = cached("autoencoder", ae_cache_config(p), build)
+    vae = AutoencoderKL.from_pretrained(d / "vae").eval().requires_grad_(False)
+    return LatentCodec(vae, json.loads((d / "scale.json").read_text())["scale"]), hit

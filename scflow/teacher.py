@@ -1,0 +1,92 @@
+"""The teacher: a latent flow-matching model trained with Eq. 1 (Eq. 2 when class-conditional).
+
+Trained once per configuration and cached (:mod:`scflow.cache`); every distillation notebook
+loads the same cached teacher instead of retraining it. The weights kept are an EMA of the
+trained ones (as LFM and most diffusion codebases do).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from scflow.autoencoder import ae_cache_config
+from scflow.cache import cached
+from scflow.ema import ema_update_, frozen_copy
+from scflow.flow import flow_matching_loss
+from scflow.nets import VelocityNet, build_velocity_net
+
+
+def drop_condition(cond: Tensor, null: int, p: float, generator: torch.Generator) -> Tensor:
+    """Replace each label by the null index with probability ``p`` (trains the null branch of CFG)."""
+    drop = torch.rand(cond.shape[0], generator=generator) < p
+    return torch.where(drop, torch.full_like(cond, null), cond)
+
+
+def train_teacher(latents: Tensor, labels: Tensor | None, *, arch: str, steps: int,
+                  batch_size: int, lr: float, ema_decay: float, class_cond: bool = False,
+                  cond_drop: float = 0.1, seed: int = 0, device: str = "cpu",
+                  progress: bool = False) -> tuple[VelocityNet, list[float]]:
+    """Train ``v`` with Eq. 1/2, ``t ~ U[0, 1]``; returns the EMA net and the loss curve."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    num_classes = int(labels.max()) + 1 if class_cond else 0
+    if class_cond and labels is None:
+        raise ValueError("class_cond=True needs labels")
+    net = build_velocity_net(arch, sample_size=latents.shape[-1], channels=latents.shape[1],
+                             num_classes=num_classes).to(device)
+    ema = frozen_copy(net)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
+    losses = []
+    for _ in tqdm(range(steps), desc="teacher", disable=not progress, mininterval=5):
+        idx = torch.randint(0, latents.shape[0], (batch_size,), generator=g)
+        z0 = latents[idx]
+        z1 = torch.randn(z0.shape, generator=g)
+        t = torch.rand(batch_size, generator=g)
+        cond = drop_condition(labels[idx], num_classes, cond_drop, g) if num_classes else None
+        loss = flow_matching_loss(net, z0.to(device), z1.to(device), t.to(device),
+                                  None if cond is None else cond.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        ema_update_(ema, net, ema_decay)
+        losses.append(loss.item())
+    return ema.eval(), losses
+
+
+def teacher_cache_config(p: dict[str, Any]) -> dict[str, Any]:
+    """What a teacher cache entry depends on: its latent space and its own training parameters."""
+    keys = ("teacher_arch", "teacher_steps", "teacher_batch", "teacher_lr", "teacher_ema",
+            "class_cond", "cond_drop", "seed")
+    return {"kind": "teacher", "latents": ae_cache_config(p) if not p["vae"] else p["vae"],
+            **{k: p[k] for k in keys}}
+
+
+def get_teacher(p: dict[str, Any], latents: Tensor, labels: Tensor | None,
+                device: str = "cpu", progress: bool = False) -> tuple[VelocityNet, Path, bool]:
+    """The cached teacher for resolved parameters ``p`` (trained on a miss). Frozen, eval mode.
+
+    Returns ``(teacher, cache_dir, hit)``. The loss curve is stored beside the weights.
+    """
+    def build(d: Path) -> None:
+        net, losses = train_teacher(
+            latents, labels, arch=p["teacher_arch"], steps=p["teacher_steps"],
+            batch_size=p["teacher_batch"], lr=p["teacher_lr"], ema_decay=p["teacher_ema"],
+            class_cond=p["class_cond"], cond_drop=p["cond_drop"], seed=p["seed"],
+            device=device, progress=progress)
+        net.cpu().save(d / "net")
+        torch.save(torch.tensor(losses), d / "losses.pt")
+
+    d, hit = cached("teacher", teacher_cache_config(p), build)
+    teacher = VelocityNet.load(d / "net").to(device).eval().requires_grad_(False)
+    return teacher, d, hit
+
+
+def load_losses(cache_dir: Path) -> Tensor:
+    """The teacher's training-loss curve saved by :func:`get_teacher`."""
+    return torch.load(Path(cache_dir) / "losses.pt")

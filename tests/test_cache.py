@@ -1,0 +1,75 @@
+"""Cache hit/miss by config, atomic publication, and the cached teacher."""
+
+import pytest
+import torch
+
+from scflow.cache import atomic_write_bytes, cached, config_hash, entry_dir
+
+
+def test_config_hash_is_order_independent_and_sensitive():
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_hit_and_miss(tmp_path):
+    calls = []
+
+    def build(d):
+        calls.append(d)
+        (d / "x.txt").write_text("hello")
+
+    d1, hit1 = cached("thing", {"n": 1}, build)
+    d2, hit2 = cached("thing", {"n": 1}, build)
+    d3, hit3 = cached("thing", {"n": 2}, build)
+    assert (hit1, hit2, hit3) == (False, True, False)
+    assert d1 == d2 != d3 and len(calls) == 2
+    assert (d1 / "x.txt").read_text() == "hello" and (d1 / "config.json").exists()
+
+
+def test_failed_build_leaves_nothing(tmp_path):
+    def build(d):
+        (d / "half.txt").write_text("partial")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        cached("thing", {"n": 3}, build)
+    final = entry_dir("thing", {"n": 3})
+    assert not final.exists()
+    assert not [p for p in final.parent.iterdir() if p.name.startswith(f".{final.name}")]
+
+
+def test_atomic_write_bytes(tmp_path):
+    atomic_write_bytes(tmp_path / "a" / "f.bin", b"123")
+    assert (tmp_path / "a" / "f.bin").read_bytes() == b"123"
+
+
+def test_teacher_cached_by_config(monkeypatch):
+    import scflow.teacher as teacher_mod
+    from scflow.presets import preset_values
+
+    p = preset_values("smoke")
+    latents, labels = torch.randn(32, 4, 8, 8), torch.randint(0, 10, (32,))
+    calls = []
+    real = teacher_mod.train_teacher
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(teacher_mod, "train_teacher", counting)
+    t1, d1, hit1 = teacher_mod.get_teacher(p, latents, labels)
+    t2, d2, hit2 = teacher_mod.get_teacher(p, latents, labels)
+    t3, d3, hit3 = teacher_mod.get_teacher({**p, "teacher_steps": p["teacher_steps"] + 1}, latents, labels)
+    assert (hit1, hit2, hit3) == (False, True, False) and len(calls) == 2 and d1 == d2 != d3
+    assert not any(q.requires_grad for q in t1.parameters())
+    z = torch.randn(2, 4, 8, 8)
+    torch.testing.assert_close(t1(z, torch.rand(2) * 0 + 0.5), t2(z, torch.rand(2) * 0 + 0.5))
+
+
+def test_teacher_training_lowers_loss():
+    from scflow.teacher import train_teacher
+
+    z0 = torch.randn(64, 4, 8, 8) * 0.3 + 1.0  # a shifted blob: easy to learn
+    _, losses = train_teacher(z0, None, arch="unet_tiny", steps=40, batch_size=32, lr=2e-3,
+                              ema_decay=0.0)
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
