@@ -7,7 +7,9 @@ Every parameter any notebook exposes is declared ONCE in :data:`scflow.presets.P
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,3 +78,110 @@ class Param:
             if (self.ge is not None and not v >= self.ge) or (self.gt is not None and not v > self.gt) \
                     or (self.le is not None and not v <= self.le) or (self.lt is not None and not v < self.lt):
                 raise bad
+
+
+class RunParams(dict):
+    """The resolved, validated parameters of one notebook run: a dict with attribute access.
+
+    ``P.seed`` and ``P["seed"]`` are the same value. ``P.notebook`` names the notebook and
+    ``P.config_hash`` identifies the configuration (every value except ``run_name``); the
+    runner and :mod:`scflow.results` use it to skip runs whose results already exist.
+    """
+
+    def __init__(self, notebook: str, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.notebook = notebook
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "notebook":  # copy/pickle probe before __init__
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r} in notebook {self.notebook!r}; "
+                                 f"it has: {', '.join(self)}") from None
+
+    @property
+    def config_hash(self) -> str:
+        """Hash over (notebook name, every resolved value but ``run_name``)."""
+        from scflow.cache import config_hash
+
+        values = {k: v for k, v in self.items() if k != "run_name"}
+        return config_hash({"notebook": self.notebook, "params": values})
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal value AND equal type (so ``0`` is not mistaken for the default ``False``)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def resolve_notebook_params(notebook: str, values: Mapping[str, Any]) -> RunParams:
+    """Resolve and validate a notebook's parameters: defaults (= mini) <- preset <- overrides.
+
+    ``values`` holds every name of the notebook's ``parameters`` cell as it is after papermill's
+    injection. papermill cannot tell an injected value from a default, hence the rule:
+
+    - a value equal (same type and value) to the ``mini`` preset's follows the chosen preset
+      (``values["preset"]``, ``"mini"`` when absent);
+    - any other value is an explicit override and is kept.
+
+    So an override that happens to equal the mini value is NOT honoured under another preset
+    (the runner warns about that case). An empty ``run_name`` becomes the notebook's name.
+    Every value is checked against :data:`scflow.presets.PARAMS`; all problems are reported in
+    one :class:`ParameterError`.
+
+    Args:
+        notebook: the notebook's file stem, e.g. ``"01_latent_flow_matching"``.
+        values: name -> value for every name in its ``parameters`` cell.
+
+    Returns:
+        A :class:`RunParams` with the same names, resolved and validated.
+    """
+    from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
+
+    errors = [unknown_name_message(name, PARAMS) for name in values if name not in PARAMS]
+    preset = values.get("preset", "mini")
+    if preset not in PRESET_NAMES:
+        errors.append(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
+    if errors:
+        raise ParameterError("\n".join(errors))
+    mini, chosen = PRESETS["mini"], preset_values(preset)
+    resolved: dict[str, Any] = {}
+    for name, value in values.items():
+        if name != "preset" and name in mini and _same(value, mini[name]):
+            value = chosen[name]
+        try:
+            resolved[name] = PARAMS[name].check(name, value)
+        except ParameterError as err:
+            errors.append(str(err))
+    if errors:
+        raise ParameterError("\n".join(errors))
+    if resolved.get("run_name") == "":
+        resolved["run_name"] = notebook
+    return RunParams(notebook, resolved)
+
+
+def unknown_name_message(name: str, valid: Iterable[str], where: str = "PARAMS") -> str:
+    """Error text for an unknown parameter: close matches first, then every valid name."""
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=3)
+    hint = f" did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return f"unknown parameter {name!r} (not in {where});{hint} valid: {', '.join(valid)}"
+
+
+def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
+    """:func:`resolve_notebook_params` for the names of the notebook's own ``parameters`` cell.
+
+    The names are read from the notebook file (``notebooks/<notebook>.ipynb``), their values
+    from ``namespace``; in a notebook: ``P = notebook_params("01_latent_flow_matching", globals())``.
+    """
+    from scflow.notebooks import notebook_path, parameters_cell
+
+    names = parameters_cell(notebook_path(notebook))
+    missing = [k for k in names if k not in namespace]
+    if missing:
+        raise ParameterError(f"{notebook}: parameters {missing} are not defined; run the "
+                             f"parameters cell first")
+    return resolve_notebook_params(notebook, {k: namespace[k] for k in names})

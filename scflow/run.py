@@ -1,0 +1,379 @@
+"""Headless batch runner: ``python -m scflow.run papermill_runs/ [--preset P] [--dry-run]``.
+
+Every YAML file describes one run (see ``papermill_runs/README.md``)::
+
+    # Table 2, row "SCFlow (ours)", NFE 1-4
+    notebook: 03_scflow_distillation
+    run_name: table2_scflow          # optional, defaults to the file stem
+    parameters: {lambda_rf: 0.1}
+
+All files are validated BEFORE anything runs: the notebook exists, every key is a parameter of
+that notebook (close matches are suggested), every value has the declared type and range, the
+preset is known. Then each run is executed by papermill (kernel ``python3``, cwd = repository
+root) into ``runs/<preset>/<run_name>.ipynb`` with its log beside it; the notebook itself writes
+``results/<preset>/<run_name>.csv``.
+
+Resume and dedupe use the config hash of (notebook, resolved parameters but run_name):
+identical configurations in one batch run once and the others receive a copy of its CSV (an
+alias, noted in their log); a run whose CSV already carries the same hash is skipped unless
+``--force``. A failed run does not stop the batch; failures are listed at the end and the exit
+code is 1 (2 for invalid run files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scflow.cache import REPO_ROOT, atomic_write_bytes
+from scflow.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
+from scflow.params import ParameterError, RunParams, resolve_notebook_params, unknown_name_message
+from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
+from scflow.results import read_config_hash, results_path
+
+SPEC_KEYS = ("notebook", "run_name", "parameters")
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class RunConfigError(ValueError):
+    """One or more invalid run files (nothing has been executed)."""
+
+
+@dataclass
+class PlannedRun:
+    """One validated YAML file, ready to execute."""
+
+    file: Path
+    notebook: Path
+    params: RunParams
+    overrides: dict[str, Any]
+    comment: str
+    csv: Path
+    output: Path
+    log: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.params.run_name
+
+    def injected(self) -> dict[str, Any]:
+        """What papermill injects: preset, run_name and the file's overrides."""
+        return {"preset": self.params.preset, "run_name": self.name, **self.overrides}
+
+
+def runs_root() -> Path:
+    """``$SCFLOW_RUNS`` if set, else ``<repo>/runs`` (git-ignored executed notebooks + logs)."""
+    return Path(os.environ.get("SCFLOW_RUNS", REPO_ROOT / "runs"))
+
+
+def collect_files(paths: Sequence[str | Path]) -> list[Path]:
+    """YAML files named directly or found (recursively, sorted) under folders."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise RunConfigError(f"{p}: no such file or folder")
+    return files
+
+
+def _first_comment(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip().startswith("#"):
+            return line.strip().lstrip("#").strip()
+    return ""
+
+
+def _value_hint(key: str, value: Any) -> str:
+    """Explain YAML's habit of reading ``1e-4`` as a string."""
+    if PARAMS[key].type is float and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            float(value)
+            return f" (YAML reads {value!r} as text: write it with a dot, e.g. 1.0e-4)"
+    return ""
+
+
+def plan_one(file: Path, preset: str, nb_dir: Path, runs_dir: Path) -> PlannedRun:
+    """Validate one YAML file against its notebook; raise :class:`RunConfigError` if invalid."""
+    text = file.read_text()
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise RunConfigError(f"{file}: invalid YAML: {err}") from err
+    return plan_spec(spec, file, preset, nb_dir, runs_dir, _first_comment(text))
+
+
+def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
+              comment: str = "") -> PlannedRun:
+    """Validate one run description (the YAML's mapping); ``file`` names it in errors."""
+    if not isinstance(spec, dict) or "notebook" not in spec:
+        raise RunConfigError(f"{file}: expected a mapping with at least `notebook:`")
+    errors = [f"{file}: unknown key {k!r}; allowed: {', '.join(SPEC_KEYS)}"
+              for k in spec if k not in SPEC_KEYS]
+    run_name = str(spec.get("run_name") or file.stem)
+    if not RUN_NAME.match(run_name):
+        errors.append(f"{file}: run_name {run_name!r} must be letters, digits, '_', '-', '.'")
+    overrides = spec.get("parameters") or {}
+    if not isinstance(overrides, dict):
+        raise RunConfigError(f"{file}: `parameters:` must be a mapping")
+    try:
+        nb = notebook_path(spec["notebook"], nb_dir)
+        defaults = parameters_cell(nb)
+    except NotebookError as err:
+        raise RunConfigError(f"{file}: {err}") from err
+    for key in ("preset", "run_name"):
+        if key in overrides:
+            errors.append(f"{file}: set {key!r} with "
+                          f"{'--preset' if key == 'preset' else 'the top-level run_name:'}, "
+                          f"not under parameters")
+        if key not in defaults:
+            errors.append(f"{file}: notebook {nb.stem} has no {key!r} parameter, so the runner "
+                          f"cannot run it")
+    for key in overrides:
+        if key not in defaults:
+            errors.append(f"{file}: " + unknown_name_message(key, defaults, f"notebook {nb.stem}"))
+        elif key in PARAMS and key not in ("preset", "run_name"):
+            try:
+                PARAMS[key].check(key, overrides[key])
+            except ParameterError as err:
+                errors.append(f"{file}: {err}{_value_hint(key, overrides[key])}")
+    if errors:
+        raise RunConfigError("\n".join(errors))
+    values = {**defaults, **overrides, "preset": preset, "run_name": run_name}
+    try:
+        params = resolve_notebook_params(nb.stem, values)
+    except ParameterError as err:
+        raise RunConfigError("\n".join(f"{file}: {e}" for e in str(err).splitlines())) from err
+    output = runs_dir / preset / f"{run_name}.ipynb"
+    if nb_dir.resolve() in output.resolve().parents:
+        raise RunConfigError(f"{file}: executed notebooks must not be written into {nb_dir}")
+    run = PlannedRun(file, nb, params, overrides, comment,
+                     results_path(preset, run_name), output, output.with_suffix(".log"))
+    chosen = preset_values(preset)
+    for key, value in overrides.items():  # the price of the preset rule (see resolve docstring)
+        if preset != "mini" and key in PRESETS["mini"] and params[key] != value:
+            run.notes.append(f"{key}={value!r} equals the mini default, so preset {preset!r} "
+                             f"uses {chosen[key]!r}")
+    return run
+
+
+def plan(paths: Sequence[str | Path], preset: str = "mini", nb_dir: Path | None = None,
+         runs_dir: Path | None = None) -> list[PlannedRun]:
+    """Validate every run file; raise one :class:`RunConfigError` listing every problem."""
+    if preset not in PRESET_NAMES:
+        raise RunConfigError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
+    nb_dir = notebooks_dir() if nb_dir is None else Path(nb_dir)
+    runs_dir = runs_root() if runs_dir is None else Path(runs_dir)
+    runs, errors = [], []
+    for file in collect_files(paths):
+        try:
+            runs.append(plan_one(file, preset, nb_dir, runs_dir))
+        except RunConfigError as err:
+            errors.append(str(err))
+    seen: dict[str, Path] = {}
+    for run in runs:
+        if run.name in seen:
+            errors.append(f"{run.file}: run_name {run.name!r} already used by {seen[run.name]}")
+        seen[run.name] = run.file
+    if errors:
+        raise RunConfigError("\n".join(errors))
+    return runs
+
+
+@contextlib.contextmanager
+def _kernel_env(nb_dir: Path) -> Iterator[None]:
+    """Environment of the kernels: the venv's ``python3`` kernelspec first, quiet tqdm, Agg."""
+    saved = dict(os.environ)
+    share = str(Path(sys.prefix) / "share" / "jupyter")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (share, saved.get("JUPYTER_PATH", "")) if p)
+    os.environ["SCFLOW_NOTEBOOKS"] = str(nb_dir)  # so notebook_params() finds the notebook
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def execute(run: PlannedRun) -> None:
+    """Execute one notebook with papermill; its cell output goes to ``run.log``."""
+    import papermill
+
+    run.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(run.log, "w") as log:
+        log.write(f"# {run.file} -> {run.notebook.name}, preset {run.params.preset}, "
+                  f"config {run.params.config_hash}\n")
+        log.flush()
+        try:
+            with _kernel_env(run.notebook.parent):
+                papermill.execute_notebook(
+                    str(run.notebook), str(run.output), parameters=run.injected(),
+                    kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT),
+                    stdout_file=log, stderr_file=log)
+        except BaseException:
+            log.write("\n" + traceback.format_exc())
+            raise
+
+
+def _alias(run: PlannedRun, source: PlannedRun) -> None:
+    """Give ``run`` a copy of ``source``'s CSV (run column renamed) and a one-line log."""
+    with open(source.csv, newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows, fields = list(reader), reader.fieldnames or []
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**r, "run": run.name} for r in rows)
+    atomic_write_bytes(run.csv, buf.getvalue().encode())
+    run.log.parent.mkdir(parents=True, exist_ok=True)
+    run.log.write_text(f"alias of {source.name} (identical configuration "
+                       f"{run.params.config_hash}); results copied from {source.csv}\n")
+
+
+def run_batch(runs: Sequence[PlannedRun], force: bool = False,
+              out: Any = None) -> list[tuple[PlannedRun, str]]:
+    """Execute, skip or alias every planned run; return the failures as (run, reason)."""
+    out = out or sys.stdout
+    t0, n = time.perf_counter(), len(runs)
+    done: dict[str, PlannedRun] = {}  # config hash -> run whose CSV holds the results
+    failed: dict[str, PlannedRun] = {}
+    if not force:
+        for run in runs:
+            if read_config_hash(run.csv) == run.params.config_hash:
+                done.setdefault(run.params.config_hash, run)
+    failures: list[tuple[PlannedRun, str]] = []
+    for i, run in enumerate(runs, 1):
+        h, tr = run.params.config_hash, time.perf_counter()
+        head = f"[{i}/{n}] {run.name} ({run.notebook.stem}, {h})"
+        for note in run.notes:
+            print(f"{head}: note: {note}", file=out, flush=True)
+        if h in failed:
+            failures.append((run, f"identical to failed run {failed[h].name}"))
+            print(f"{head}: not run, identical to failed {failed[h].name}", file=out)
+            continue
+        if h in done:
+            if done[h] is run or (read_config_hash(run.csv) == h and not force):
+                print(f"{head}: skipped, {run.csv} has this configuration", file=out)
+            elif not done[h].csv.exists():
+                print(f"{head}: same configuration as {done[h].name}, which wrote no CSV",
+                      file=out)
+            else:
+                _alias(run, done[h])
+                print(f"{head}: same configuration as {done[h].name}, results copied",
+                      file=out)
+            continue
+        print(f"{head}: running ... (log {run.log})", file=out, flush=True)
+        try:
+            execute(run)
+        except Exception as err:  # a failed run must not stop the batch
+            failed[h] = run
+            reason = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)
+            failures.append((run, reason))
+            print(f"{head}: FAILED after {time.perf_counter() - tr:.0f}s: {reason}", file=out)
+            continue
+        written = read_config_hash(run.csv)
+        if written is None:
+            print(f"{head}: warning: the notebook wrote no {run.csv}", file=out)
+        elif written != h:
+            failed[h] = run
+            failures.append((run, f"notebook wrote config hash {written}, expected {h}: "
+                                  f"does it call resolve_notebook_params({run.notebook.stem!r}, ...)?"))
+            print(f"{head}: FAILED: config hash mismatch", file=out)
+            continue
+        done[h] = run
+        print(f"{head}: ok in {time.perf_counter() - tr:.0f}s "
+              f"(batch {time.perf_counter() - t0:.0f}s)", file=out, flush=True)
+    return failures
+
+
+def run_notebook(notebook: str, parameters: dict[str, Any] | None = None, preset: str = "smoke",
+                 run_name: str | None = None, nb_dir: Path | None = None) -> Path:
+    """Validate and execute one notebook now (always, no resume); return its results CSV.
+
+    For tests and scripts: ``run_notebook("01_latent_flow_matching")`` is a smoke run.
+    Raises :class:`RunConfigError` if invalid, ``RuntimeError`` if the run failed.
+    """
+    if preset not in PRESET_NAMES:
+        raise RunConfigError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
+    nb_dir = notebooks_dir() if nb_dir is None else Path(nb_dir)
+    spec = {"notebook": notebook, "run_name": run_name or Path(notebook).stem,
+            "parameters": parameters or {}}
+    run = plan_spec(spec, Path(f"<{notebook}>"), preset, nb_dir, runs_root())
+    failures = run_batch([run], force=True)
+    if failures:
+        raise RuntimeError(f"{run.name} failed: {failures[0][1]} (log: {run.log})")
+    return run.csv
+
+
+def _describe(runs: Sequence[PlannedRun], force: bool, detail: bool, out: Any) -> None:
+    seen: dict[str, str] = {}
+    for run in runs:
+        h = run.params.config_hash
+        if not force and read_config_hash(run.csv) == h:
+            status = "done"
+        elif h in seen:
+            status = f"alias of {seen[h]}"
+        else:
+            status = "to run"
+        seen.setdefault(h, run.name)
+        print(f"{run.name:32s} {run.notebook.stem:28s} {status:16s} # {run.comment}", file=out)
+        if detail:
+            print(f"    file {run.file}\n    inject {run.injected()}\n    -> {run.output}, "
+                  f"{run.csv}", file=out)
+            for note in run.notes:
+                print(f"    note: {note}", file=out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; returns the exit code (0 ok, 1 failed runs, 2 invalid files)."""
+    ap = argparse.ArgumentParser(prog="python -m scflow.run", description=__doc__.split("\n")[0])
+    ap.add_argument("paths", nargs="*", default=[str(REPO_ROOT / "papermill_runs")],
+                    help="YAML files or folders of them (default: papermill_runs/)")
+    ap.add_argument("--preset", default="mini", help=f"one of {', '.join(PRESET_NAMES)}")
+    ap.add_argument("--dry-run", action="store_true", help="validate and show the plan only")
+    ap.add_argument("--list", action="store_true", help="list the runs and their status")
+    ap.add_argument("--force", action="store_true", help="rerun even if results exist")
+    ap.add_argument("--notebooks-dir", type=Path, default=None,
+                    help="where notebooks are looked up (default: $SCFLOW_NOTEBOOKS or notebooks/)")
+    args = ap.parse_args(argv)
+    try:
+        runs = plan(args.paths, args.preset, args.notebooks_dir)
+    except RunConfigError as err:
+        print(f"invalid run files, nothing was run:\n{err}", file=sys.stderr)
+        return 2
+    if not runs:
+        print(f"no run files (*.yaml) in {' '.join(args.paths)}")
+        return 0
+    if args.list or args.dry_run:
+        _describe(runs, args.force, detail=args.dry_run, out=sys.stdout)
+        return 0
+    failures = run_batch(runs, force=args.force)
+    if failures:
+        print(f"\n{len(failures)} of {len(runs)} runs failed:", file=sys.stderr)
+        for run, reason in failures:
+            print(f"  {run.name}: {reason}\n    log: {run.log}", file=sys.stderr)
+        return 1
+    print(f"all {len(runs)} runs ok", file=sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
