@@ -1,0 +1,204 @@
+"""Seconds per SCFlow training step: the library's batched step vs a sequential reading.
+
+Measures, at the miniature's size (unet_mini, 4x8x8 latents, batch 64, random data):
+
+- ``cd``: the library step with CD only (lambda_GAN = lambda_RF = lambda_BI = 0);
+- ``full``: the library step with every term on (warm-ups 0) plus the discriminator update;
+- ``seq``: the same math written here the straightforward way, one network call per term in
+  Algorithm 1's reading order (L_CD: teacher, target, student; L_GAN: student on z1, D;
+  L_RF: student on z_hat; L_BI: teacher again, target on z_k, student on z_t again; then the
+  discriminator with separate real/fake calls);
+- ``seq_shared``: sequential again, but sharing what the math shares (one teacher call, the
+  student's f(z_t, t) reused by L_BI) -- isolates the gain of batching calls together.
+
+All variants start from identical weights and see identical draws, so their losses must agree
+(checked with allclose). Timing rounds interleave the variants (fair under a noisy machine); the
+median is reported, as process CPU time (robust to other jobs on a shared machine; equal to the
+compute time with one thread) and as wall time. A per-network forward timer and a profiler table
+say where time goes.
+
+    .venv/bin/python benchmarks/bench_distill_step.py [--steps 6] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+
+from scflow.distill import DistillConfig, Distiller, LatentData, draw_inputs
+from scflow.ema import ema_update_
+from scflow.fidelity import make_fidelity
+from scflow.flow import f_theta, interpolant
+from scflow.nets import build_velocity_net
+from scflow.timeskip import time_skip
+
+
+class SequentialDistiller(Distiller):
+    """Algorithm 1 evaluated term by term, without batching (the benchmark's reference)."""
+
+    shared: bool = False
+
+    def train_step(self) -> dict[str, float]:  # noqa: C901 - deliberately plain
+        cfg, fid = self.cfg, self.cfg.fidelity
+        it = self.step_count + 1
+        x = draw_inputs(self.data, cfg, it)
+        t4 = lambda s: s.reshape(-1, 1, 1, 1)  # noqa: E731
+        ts = time_skip(x.t, cfg.t_skip, x.u_s, x.u_k)
+        z_t = interpolant(x.z0, x.z1, x.t)
+        dist = lambda a, b: (a - b).pow(2).mean() if fid.distance == "l2" else (  # noqa: E731
+            torch.sqrt((a - b) ** 2 + fid.huber_c**2) - fid.huber_c).flatten(1).mean(1).mean()
+        # L_CD
+        with torch.no_grad():
+            v = self.teacher_v(z_t, x.t, x.cond)
+            z_s = z_t - t4(ts.d_s) * v
+            y_s = f_theta(self.target, z_s, ts.t_s, x.cond)
+        f_t = f_theta(self.student, z_t, x.t, x.cond)
+        late = (x.t <= fid.t_trunc) if fid.trunc_rule == "t" else (ts.t_s < fid.t_trunc)
+        y = torch.where(t4(late), x.z0, y_s)
+        logs = {"cd": dist(f_t, y)}
+        total = logs["cd"]
+        x1 = None
+        # L_GAN
+        if cfg.lambda_gan > 0:
+            x1 = f_theta(self.student, x.z1, torch.ones_like(x.t), x.cond)
+            self.disc.requires_grad_(False)
+            logs["gan"] = F.softplus(-self.disc(x1)).mean()
+            self.disc.requires_grad_(True)
+            total = total + cfg.lambda_gan * logs["gan"]
+        # L_RF
+        if cfg.lambda_rf > 0:
+            if x1 is None:
+                x1 = f_theta(self.student, x.z1, torch.ones_like(x.t), x.cond)
+            x1s = x1.detach()
+            z_hat = (1 - t4(x.t)) * x1s + t4(x.t) * x.z1
+            logs["rf"] = (x1s - f_theta(self.student, z_hat, x.t, x.cond)).pow(2).mean()
+            total = total + cfg.lambda_rf * logs["rf"]
+        # L_BI
+        if cfg.lambda_bi > 0:
+            with torch.no_grad():
+                v_bi = v if self.shared else self.teacher_v(z_t, x.t, x.cond)
+                y_k = f_theta(self.target, z_t + t4(ts.d_k) * v_bi, ts.t_k, x.cond)
+            f_bi = f_t if self.shared else f_theta(self.student, z_t, x.t, x.cond)
+            logs["bi"] = dist(f_bi, y_k)
+            total = total + cfg.lambda_bi * logs["bi"]
+        logs["total"] = total.detach()
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        ema_update_(self.target, self.student, fid.target_decay)
+        ema_update_(self.eval_ema, self.student, fid.eval_decay)
+        if cfg.lambda_gan > 0:  # D: real (with R1) and fake in separate calls
+            real = x.z0.detach().requires_grad_(True)
+            s_real = self.disc(real)
+            (g,) = torch.autograd.grad(s_real.sum(), real, create_graph=True)
+            logs["d_real"] = F.softplus(-s_real).mean()
+            logs["d_fake"] = F.softplus(self.disc(x1.detach())).mean()
+            logs["r1"] = g.pow(2).flatten(1).sum(1).mean()
+            d_loss = logs["d_real"] + logs["d_fake"] + 0.5 * cfg.r1_gamma * logs["r1"]
+            self.d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.d_opt.step()
+        self.step_count = it
+        return {k: float(v.detach()) for k, v in logs.items()}
+
+
+def make(kind: str, teacher, data, cfg) -> Distiller:
+    torch.manual_seed(0)
+    cls = SequentialDistiller if kind.startswith("seq") else Distiller
+    d = cls(teacher, data, cfg, device="cpu")
+    d.shared = kind == "seq_shared"
+    return d
+
+
+class ForwardTimer:
+    """Wall time spent in each network's forward (hooks), per step."""
+
+    def __init__(self, nets: dict) -> None:
+        self.total: dict[str, float] = defaultdict(float)
+        for name, net in nets.items():
+            if net is not None:
+                net.register_forward_pre_hook(lambda m, a, n=name: self._start(n))
+                net.register_forward_hook(lambda m, a, o, n=name: self._stop(n))
+        self._t0: dict[str, float] = {}
+
+    def _start(self, n: str) -> None:
+        self._t0[n] = time.process_time()
+
+    def _stop(self, n: str) -> None:
+        self.total[n] += time.process_time() - self._t0[n]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=6, help="timed rounds (after 1 warm-up round)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--arch", default="unet_mini")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    torch.manual_seed(0)
+    teacher = build_velocity_net(args.arch, sample_size=8)
+    data = LatentData(torch.randn(1024, 4, 8, 8, generator=torch.Generator().manual_seed(1)))
+    fid = make_fidelity("code", warmup_rf=0, warmup_bi=0, student_lr=1e-4)
+    full_cfg = DistillConfig(fidelity=fid, batch_size=args.batch)
+    cd_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, lambda_gan=0.0, lambda_rf=0.0,
+                           lambda_bi=0.0)
+    runs = {"cd": make("lib", teacher, data, cd_cfg), "full": make("lib", teacher, data, full_cfg),
+            "seq": make("seq", teacher, data, full_cfg),
+            "seq_shared": make("seq_shared", teacher, data, full_cfg)}
+
+    times: dict[str, list[float]] = defaultdict(list)
+    walls: dict[str, list[float]] = defaultdict(list)
+    logs: dict[str, list[dict]] = defaultdict(list)
+    for r in range(args.steps + 1):
+        for name, d in runs.items():
+            t0, w0 = time.process_time(), time.perf_counter()
+            logs[name].append(d.train_step())
+            if r > 0:  # round 0 is warm-up
+                times[name].append(time.process_time() - t0)
+                walls[name].append(time.perf_counter() - w0)
+
+    # same math, same seeds: the losses agree step by step
+    for name in ("seq", "seq_shared"):
+        for a, b in zip(logs["full"], logs[name], strict=True):
+            for k in a:
+                assert abs(a[k] - b[k]) <= 1e-4 * abs(a[k]) + 1e-6, (name, k, a[k], b[k])
+    print(f"losses: library == sequential (allclose) over {args.steps + 1} steps; "
+          f"last full step: " + ", ".join(f"{k}={v:.4g}" for k, v in logs["full"][-1].items()))
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\n{args.arch}, batch {args.batch}, 4x8x8 latents, {args.threads} thread(s), "
+          f"median of {args.steps} steps (CPU s/step | wall s/step):")
+    for k, v in med.items():
+        print(f"  {k:11s} {v:7.3f} | {statistics.median(walls[k]):7.3f}")
+    print("ratios of CPU time:")
+    print(f"  full / seq        = {med['full'] / med['seq']:.2f}   (target <= 0.7)")
+    print(f"  full / seq_shared = {med['full'] / med['seq_shared']:.2f}")
+    print(f"  full / cd         = {med['full'] / med['cd']:.2f}   (target <= ~2.2)")
+
+    # where the time goes: forward time per network in one full library step and one seq step
+    for name in ("full", "seq"):
+        d = runs[name]
+        timer = ForwardTimer({"teacher": d.teacher, "target": d.target, "student": d.student,
+                              "disc": d.disc})
+        t0 = time.process_time()
+        d.train_step()
+        wall = time.process_time() - t0
+        fwd = sum(timer.total.values())
+        parts = ", ".join(f"{k} fwd {v:.3f}" for k, v in timer.total.items())
+        print(f"\n{name}: {wall:.3f} CPU s = {parts}, rest (backward, optimizer, EMA) "
+              f"{wall - fwd:.3f}")
+    with torch.profiler.profile() as prof:
+        runs["full"].train_step()
+    print("\nlibrary full step, top ops by self CPU time:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
+
+
+if __name__ == "__main__":
+    main()

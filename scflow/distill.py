@@ -1,0 +1,423 @@
+"""Self-Corrected Flow distillation: the training step of Algorithm 1 and its trainer.
+
+The four networks, named the same everywhere in this project:
+
+- ``teacher`` (v_phi): the frozen pretrained flow-matching net; never trained, never saved in a
+  distillation checkpoint, never replaced. With ``guidance > 1`` it is called with
+  classifier-free guidance (Eq. 3); the other nets get the condition only.
+- ``student`` (v_theta): the net being trained; initialised as a deep copy of the teacher
+  (Algorithm 1: ``theta <- phi``).
+- ``target`` (v_theta~): exponential moving average of the student (decay mu, 0.9), no gradient;
+  gives the consistency targets of L_CD and L_BI.
+- ``eval_ema``: a second, slower EMA of the student used for sampling and evaluation (the
+  authors' code; the paper has one EMA). Starts from the student, not from random weights.
+
+Per update (:func:`compute_losses`, then :meth:`Distiller.train_step`):
+``L = L_CD + [it >= N_GAN] l_GAN L_GAN + [it >= N_RF] l_RF L_RF + [it >= N_BI] l_BI L_BI``,
+one backward, one optimizer step, the two EMA updates, one discriminator update.
+``it`` counts updates from 1 like Algorithm 1's ``iter``. Network calls that can share a forward
+pass are batched: teacher 1 call (B), target 1 call (2B: z_s and z_k), student 1 call (2B: z_t and
+z1) and 1 call (B: z_hat, which needs x1 first). Terms whose weight is 0 or that are still in
+warm-up are not computed.
+
+Every random number of update ``it`` (data indices, z1, t, U, U') is drawn for the GLOBAL batch
+from a generator seeded by ``(seed, it)``; each process takes its slice. So a resumed run and a
+run on several processes see exactly the draws of one uninterrupted single-process run.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from accelerate import Accelerator
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from scflow.checkpoint import load_checkpoint, save_checkpoint
+from scflow.discriminator import (
+    Discriminator,
+    LatentDiscriminator,
+    discriminator_loss,
+    generator_loss,
+)
+from scflow.ema import ema_update_, frozen_copy
+from scflow.fidelity import FidelityConfig, _integer, _number, make_fidelity
+from scflow.flow import VelocityFn, f_theta, guided, interpolant
+from scflow.losses import bi_loss, cd_loss, late_mask, reflow_input, rf_loss
+from scflow.samplers import sample_batched
+from scflow.timeskip import sample_times, time_skip
+
+TERMS = ("cd", "gan", "rf", "bi")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term was NaN or infinite; nothing of that update was applied."""
+
+    def __init__(self, step: int, term: str, value: float) -> None:
+        super().__init__(f"step {step}: loss term {term!r} is {value} (not finite); "
+                         "the update was not applied, the last checkpoint is still good")
+        self.step, self.term, self.value = step, term, value
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Hyperparameters of Algorithm 1 beyond the paper-vs-code switches (``fidelity``)."""
+
+    fidelity: FidelityConfig = field(default_factory=make_fidelity)
+    lambda_gan: float = 0.1
+    lambda_rf: float = 0.1
+    lambda_bi: float = 0.1
+    t_skip: float = 0.1
+    r1_gamma: float = 1.0
+    batch_size: int = 64  # GLOBAL batch, split evenly over processes
+    guidance: float = 1.0  # CFG scale of the teacher (Eq. 3); 1 = none
+    disc_width: int = 64
+    weight_decay: float = 0.0  # AdamW, both optimizers (code: 0)
+    seed: int = 0
+    mixed_precision: str = "no"  # "no" | "bf16" (fp16 would need loss scaling: not supported)
+    ckpt_every: int = 0  # write <ckpt_dir>/last.pt every this many updates (0: end of train())
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fidelity, FidelityConfig):
+            raise ValueError("fidelity must be a FidelityConfig (use make_fidelity)")
+        for name in ("lambda_gan", "lambda_rf", "lambda_bi", "r1_gamma", "weight_decay"):
+            _number(name, getattr(self, name), ge=0.0)
+        _number("t_skip", self.t_skip, ge=0.0, le=1.0)
+        _number("guidance", self.guidance, ge=1.0)
+        for name, lo in (("batch_size", 1), ("disc_width", 1), ("seed", 0), ("ckpt_every", 0)):
+            _integer(name, getattr(self, name), ge=lo)
+        if self.mixed_precision not in ("no", "bf16"):
+            raise ValueError(f"mixed_precision must be 'no' or 'bf16' (got {self.mixed_precision!r})")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def config_from_params(p: Mapping[str, Any], seed: int = 0) -> DistillConfig:
+    """Build the config from notebook parameters (:data:`scflow.presets.PARAMS`).
+
+    ``""`` (strings) and ``0`` (learning rates) mean "from ``p['fidelity']``".
+    """
+    pick = lambda k: p[k] if p[k] not in ("", 0, 0.0) else None  # noqa: E731
+    fid = make_fidelity(
+        p["fidelity"], distance=pick("distance"), huber_c=p["huber_c"],
+        time_sampling=pick("time_sampling"), grid_points=p["grid_points"],
+        trunc_rule=pick("trunc_rule"), t_trunc=p["t_trunc"], warmup_gan=p["warmup_gan"],
+        warmup_rf=p["warmup_rf"], warmup_bi=p["warmup_bi"], target_decay=p["target_ema_decay"],
+        eval_decay=p["eval_ema_decay"], student_lr=pick("student_lr"), disc_lr=pick("disc_lr"),
+        d_head=pick("d_head"))
+    return DistillConfig(
+        fidelity=fid, lambda_gan=p["lambda_gan"], lambda_rf=p["lambda_rf"],
+        lambda_bi=p["lambda_bi"], t_skip=p["t_skip"], r1_gamma=p["r1_gamma"],
+        batch_size=p["distill_batch"], guidance=p.get("guidance", 1.0),
+        disc_width=p["disc_width"], seed=seed, mixed_precision=p["mixed_precision"],
+        ckpt_every=p["ckpt_every"])
+
+
+# --- Algorithm 1's warm-up gating: a pure function of the update index --------------------------
+def warmup_active(it: int, warmup: int) -> bool:
+    """Algorithm 1: ``if iter >= N_X`` (``it`` counts updates from 1)."""
+    return it >= warmup
+
+
+def loss_weights(it: int, cfg: DistillConfig) -> dict[str, float]:
+    """Weight of each term at update ``it`` (0 = not computed): CD always 1."""
+    f = cfg.fidelity
+    return {"cd": 1.0,
+            "gan": cfg.lambda_gan if warmup_active(it, f.warmup_gan) else 0.0,
+            "rf": cfg.lambda_rf if warmup_active(it, f.warmup_rf) else 0.0,
+            "bi": cfg.lambda_bi if warmup_active(it, f.warmup_bi) else 0.0}
+
+
+# --- the inputs of one update -----------------------------------------------------------------
+@dataclass
+class LatentData:
+    """Training latents z0 (N, C, H, W) in memory, with optional conditions (N, ...)."""
+
+    latents: Tensor
+    cond: Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.latents.shape[0]
+
+    def take(self, idx: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.latents[idx], None if self.cond is None else self.cond[idx]
+
+
+@dataclass
+class StepInputs:
+    """Everything random in one update (Algorithm 1's draws and Algorithm 2's uniforms)."""
+
+    z0: Tensor
+    z1: Tensor
+    t: Tensor
+    u_s: Tensor
+    u_k: Tensor
+    cond: Tensor | None = None
+
+
+def draw_inputs(data: LatentData, cfg: DistillConfig, it: int, rank: int = 0, world: int = 1,
+                device: torch.device | str = "cpu") -> StepInputs:
+    """The draws of update ``it`` for the global batch, seeded by ``(seed, it)``; this rank's slice."""
+    b = cfg.batch_size
+    if b % world:
+        raise ValueError(f"batch_size {b} is not divisible by the {world} processes")
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + it)
+    idx = torch.randint(len(data), (b,), generator=g)  # Alg. 1: x0 ~ p0
+    z1 = torch.randn((b, *data.latents.shape[1:]), generator=g)  # Alg. 1: z1 ~ N(0, I)
+    f = cfg.fidelity
+    t = sample_times(b, f.time_sampling, f.grid_points, generator=g)  # Alg. 1: i ~ U[1, N]
+    u_s, u_k = torch.rand(b, generator=g), torch.rand(b, generator=g)  # Alg. 2: U, U'
+    sl = slice(rank * b // world, (rank + 1) * b // world)
+    z0, cond = data.take(idx[sl])
+    dev = lambda x: None if x is None else x.to(device)  # noqa: E731
+    return StepInputs(z0=dev(z0), z1=dev(z1[sl]), t=dev(t[sl]), u_s=dev(u_s[sl]),
+                      u_k=dev(u_k[sl]), cond=dev(cond))
+
+
+# --- the losses of one update -----------------------------------------------------------------
+@dataclass
+class StepLosses:
+    total: Tensor  # the L of Algorithm 1 (with grad)
+    terms: dict[str, Tensor]  # unweighted terms that were computed
+    x1: Tensor | None  # sg(f_theta(z1, 1)) for the discriminator update (None if unused)
+
+
+def _twice(c: Tensor | None) -> Tensor | None:
+    return None if c is None else torch.cat([c, c])
+
+
+def compute_losses(teacher: VelocityFn, student: nn.Module, target: nn.Module,
+                   disc: Discriminator | None, x: StepInputs, cfg: DistillConfig, it: int
+                   ) -> StepLosses:
+    """Algorithm 1's loss at update ``it`` (gradients reach the student only)."""
+    f, w = cfg.fidelity, loss_weights(it, cfg)
+    use_gan, use_rf, use_bi = w["gan"] > 0, w["rf"] > 0, w["bi"] > 0
+    b = x.z0.shape[0]
+    ts = time_skip(x.t, cfg.t_skip, x.u_s, x.u_k)  # Algorithm 2: t_s = t - d_s, t_k = t + d_k
+    z_t = interpolant(x.z0, x.z1, x.t)  # Alg. 1: z_t = (1 - t) z0 + t z1
+    bc = lambda s: s.reshape(-1, 1, 1, 1)  # noqa: E731
+    with torch.no_grad():
+        v = teacher(z_t, x.t, x.cond)  # teacher step: v = v_phi(z_t, t[, CFG]) -- ONE call
+        z_s = z_t - bc(ts.d_s) * v  # Euler step towards data (L_CD)
+        if use_bi:  # Euler step towards noise (L_BI), same velocity; target on both: ONE call
+            z_k = z_t + bc(ts.d_k) * v
+            y = f_theta(target, torch.cat([z_s, z_k]), torch.cat([ts.t_s, ts.t_k]), _twice(x.cond))
+            y_s, y_k = y[:b], y[b:]  # Eq. 8: f_target(z_s, t_s); Eq. 10: f_target(z_k, t_k)
+        else:
+            y_s = f_theta(target, z_s, ts.t_s, x.cond)
+    if use_gan or use_rf:  # student f(z_t, t) and x1 = f(z1, 1) in ONE call
+        out = f_theta(student, torch.cat([z_t, x.z1]), torch.cat([x.t, torch.ones_like(x.t)]),
+                      _twice(x.cond))
+        f_t, x1 = out[:b], out[b:]
+    else:
+        f_t, x1 = f_theta(student, z_t, x.t, x.cond), None
+    late = late_mask(x.t, ts.t_s, f.t_trunc, f.trunc_rule)  # Eq. 8: truncation (paper | code)
+    terms = {"cd": cd_loss(f_t, y_s, x.z0, late, f.distance, f.huber_c)}  # Eq. 4/6/8
+    total = terms["cd"]
+    if use_gan:  # Eq. 7, student side: softplus(-D(x1)), x1 with gradient, D frozen
+        assert disc is not None and x1 is not None, "L_GAN needs a discriminator"
+        with _frozen(disc):
+            terms["gan"] = generator_loss(disc, x1, x.t, x.cond)
+        total = total + w["gan"] * terms["gan"]
+    if use_rf:  # Eq. 9: z_hat = (1 - t) sg(x1) + t z1; L_RF = ||sg(x1) - f_theta(z_hat, t)||^2
+        assert x1 is not None
+        f_hat = f_theta(student, reflow_input(x1, x.z1, x.t), x.t, x.cond)
+        terms["rf"] = rf_loss(x1, f_hat)
+        total = total + w["rf"] * terms["rf"]
+    if use_bi:  # Eq. 10: d(f_theta(z_t, t), f_target(z_k, t_k)), same student output as L_CD
+        terms["bi"] = bi_loss(f_t, y_k, f.distance, f.huber_c)
+        total = total + w["bi"] * terms["bi"]
+    return StepLosses(total=total, terms=terms, x1=None if x1 is None else x1.detach())
+
+
+class _frozen(AbstractContextManager):
+    """Switch off a module's parameter gradients for the duration (inputs keep theirs)."""
+
+    def __init__(self, module: object) -> None:
+        self.params = list(module.parameters()) if isinstance(module, nn.Module) else []
+        self.flags = [p.requires_grad for p in self.params]
+
+    def __enter__(self) -> None:
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc: object) -> None:
+        for p, flag in zip(self.params, self.flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def check_finite(it: int, values: dict[str, float]) -> None:
+    """Raise :class:`NonFiniteLossError` naming the update and the first bad term."""
+    for name, v in values.items():
+        if not math.isfinite(v):
+            raise NonFiniteLossError(it, name, v)
+
+
+def autocast_for(cfg: DistillConfig, device: torch.device) -> Callable[[], AbstractContextManager]:
+    """Mixed precision of the network calls (bf16 autocast, or nothing)."""
+    if cfg.mixed_precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
+
+# --- the trainer -------------------------------------------------------------------------------
+class Distiller:
+    """Owns teacher, student, target, eval_ema, discriminator, optimizers; runs Algorithm 1.
+
+    Args:
+        teacher: the frozen velocity net (``v = teacher(z, t, cond)``); deep-copied into the
+            student, never modified.
+        data: the training latents (and conditions).
+        cfg: hyperparameters and fidelity switches.
+        null_cond: the null condition for CFG (default: ``teacher.null_cond`` if it has one).
+        disc: a custom discriminator (default: :class:`LatentDiscriminator` when lambda_GAN > 0).
+        device: "auto" (accelerate picks), "cpu" or "cuda".
+        ckpt_dir: where :meth:`train` keeps ``last.pt`` (None: no checkpoints).
+
+    Several processes (``accelerate launch`` / ``torchrun``) split each global batch; gradients
+    are averaged with one all-reduce per optimizer (explicit, so that the student's two forward
+    passes and the R1 double-backward need no DDP tricks).
+    """
+
+    def __init__(self, teacher: nn.Module, data: LatentData, cfg: DistillConfig | None = None, *,
+                 null_cond: object | None = None, disc: nn.Module | None = None,
+                 device: str = "auto", ckpt_dir: str | None = None) -> None:
+        self.cfg = cfg = cfg or DistillConfig()
+        # autocast is applied by this class (cfg.mixed_precision), not by accelerate: its state is
+        # a per-process singleton, and several Distillers may live in one notebook
+        self.accelerator = Accelerator(cpu=device == "cpu")
+        dev = self.device = self.accelerator.device
+        self.data, self.ckpt_dir, self.step_count = data, ckpt_dir, 0
+        self.teacher = teacher.to(dev).eval().requires_grad_(False)
+        if null_cond is None:
+            null_cond = getattr(teacher, "null_cond", None)
+        self.teacher_v = guided(self.teacher, null_cond, cfg.guidance)  # Eq. 3 (g = 1: no CFG)
+        self.student = copy.deepcopy(self.teacher).requires_grad_(True).train()  # theta <- phi
+        self.target = frozen_copy(self.student)  # theta~ <- theta
+        self.eval_ema = frozen_copy(self.student)
+        self.disc: nn.Module | None = None
+        if cfg.lambda_gan > 0:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                self.disc = disc or LatentDiscriminator(data.latents.shape[1], cfg.disc_width,
+                                                        cfg.fidelity.d_head)
+            self.disc.to(dev).train()
+        f = cfg.fidelity
+        self.opt = torch.optim.AdamW(self.student.parameters(), lr=f.student_lr,
+                                     weight_decay=cfg.weight_decay)
+        self.d_opt = None if self.disc is None else torch.optim.AdamW(
+            self.disc.parameters(), lr=f.disc_lr, weight_decay=cfg.weight_decay)
+        self._autocast = autocast_for(cfg, dev)
+        for m in (self.student, self.target, self.eval_ema, self.disc):
+            self._broadcast(m)  # identical start on every process
+
+    # --- one update ------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        """One update of Algorithm 1 (+ one discriminator update); returns the loss terms."""
+        cfg, f, acc = self.cfg, self.cfg.fidelity, self.accelerator
+        it = self.step_count + 1  # Algorithm 1's iter
+        x = draw_inputs(self.data, cfg, it, acc.process_index, acc.num_processes, self.device)
+        with self._autocast():
+            out = compute_losses(self.teacher_v, self.student, self.target, self.disc, x, cfg, it)
+            d_parts: dict[str, Tensor] = {}
+            if "gan" in out.terms:  # Eq. 7, D side, on sg(x1) of this update (R1 on z0)
+                d_total, d_parts = discriminator_loss(self.disc, x.z0, out.x1, cfg.r1_gamma,
+                                                      x.t, x.cond)
+        names = list(out.terms) + ["total"] + list(d_parts)
+        vals = torch.stack([*out.terms.values(), out.total.detach(), *d_parts.values()])
+        logs = dict(zip(names, acc.reduce(vals.float(), "mean").tolist(), strict=True))
+        check_finite(it, logs)  # nothing has been applied yet
+        self.opt.zero_grad(set_to_none=True)
+        out.total.backward()  # Alg. 1: one backward of L_distill
+        self._allreduce_grads(self.student)
+        self.opt.step()  # Alg. 1: theta <- theta - eta grad L_distill
+        ema_update_(self.target, self.student, f.target_decay)  # Alg. 1: theta~ <- mu theta~ + ...
+        ema_update_(self.eval_ema, self.student, f.eval_decay)  # evaluation EMA (code)
+        if d_parts:  # one discriminator update per student update
+            self.d_opt.zero_grad(set_to_none=True)
+            d_total.backward()
+            self._allreduce_grads(self.disc)
+            self.d_opt.step()
+        self.step_count = it
+        return logs
+
+    def train(self, steps: int, progress: bool = False,
+              callback: Callable[[int, dict[str, float]], None] | None = None
+              ) -> list[dict[str, float]]:
+        """Run ``steps`` more updates; checkpoint to ``ckpt_dir/last.pt`` periodically and at the end.
+
+        On a non-finite loss the error propagates and ``last.pt`` stays the last good state.
+        """
+        history = []
+        bar = tqdm(range(steps), disable=not progress or not self.accelerator.is_main_process)
+        for _ in bar:
+            logs = self.train_step()
+            history.append({"step": self.step_count, **logs})
+            if callback is not None:
+                callback(self.step_count, logs)
+            every = self.cfg.ckpt_every
+            if self.ckpt_dir and every and self.step_count % every == 0:
+                self.save()
+            bar.set_postfix(cd=f"{logs['cd']:.4f}", refresh=False)
+        if self.ckpt_dir and steps and not (self.cfg.ckpt_every
+                                            and self.step_count % self.cfg.ckpt_every == 0):
+            self.save()
+        return history
+
+    # --- sampling and persistence ----------------------------------------------------------
+    def sample(self, z1: Tensor, nfe: int, cond: Tensor | None = None, net: str = "eval_ema",
+               batch_size: int = 256) -> Tensor:
+        """Deterministic Euler samples (:func:`scflow.samplers.sample_batched`) of one net."""
+        nets = {"eval_ema": self.eval_ema, "student": self.student, "target": self.target,
+                "teacher": self.teacher_v}
+        if net not in nets:
+            raise ValueError(f"net must be one of {list(nets)} (got {net!r})")
+        cond = None if cond is None else cond.to(self.device)
+        with self._autocast():
+            out = sample_batched(nets[net], z1.to(self.device), nfe, cond, batch_size)
+        return out.float()
+
+    def save(self, path: str | None = None) -> str:
+        """Atomic checkpoint (default ``ckpt_dir/last.pt``), written by the main process."""
+        path = path or f"{self.ckpt_dir}/last.pt"
+        if self.accelerator.is_main_process:
+            save_checkpoint(self, path)
+        self.accelerator.wait_for_everyone()
+        return path
+
+    def resume(self, path: str) -> int:
+        """Continue exactly where ``path`` stopped (teacher untouched); returns the step."""
+        return load_checkpoint(self, path)
+
+    # --- multi-process helpers ---------------------------------------------------------------
+    def _broadcast(self, module: nn.Module | None) -> None:
+        if module is None or self.accelerator.num_processes == 1:
+            return
+        for p in module.state_dict().values():
+            dist.broadcast(p.data, src=0)
+
+    def _allreduce_grads(self, module: nn.Module) -> None:
+        world = self.accelerator.num_processes
+        if world == 1:
+            return
+        params = [p for p in module.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= world
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[offset:offset + n].view_as(p))
+            offset += n
