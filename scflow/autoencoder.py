@@ -91,7 +91,8 @@ def ae_cache_config(p: dict[str, Any]) -> dict[str, Any]:
     """The parameters an autoencoder cache entry depends on (and nothing else)."""
     keys = ("dataset", "data_dir", "data_limit", "resolution", "vae_config", "vae_steps",
             "vae_kl_weight", "latent_scale", "seed")
-    return {"kind": "autoencoder", **{k: p[k] for k in keys}}
+    return {"kind": "autoencoder", "definition": AE_CONFIGS.get(p["vae_config"]),
+            **{k: p[k] for k in keys}}
 
 
 def get_codec(p: dict[str, Any], images: Tensor, progress: bool = False) -> tuple[LatentCodec, bool]:

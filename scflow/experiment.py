@@ -7,6 +7,7 @@ the teacher.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import torch
 from torch import Tensor
 
 from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec
-from scflow.cache import cached
+from scflow.cache import atomic_write_bytes, cached, entry_dir
 from scflow.data import ImageSet, load_digits_images, load_image_folder
 from scflow.nets import VelocityNet
 from scflow.teacher import get_teacher
@@ -90,3 +91,48 @@ def prepare(p: dict[str, Any], progress: bool = True) -> Setup:
     teacher, tdir, t_hit = get_teacher(p, latents, data.labels, device=device, progress=progress)
     return Setup(p, data, codec, latents, teacher, tdir, device,
                  {"autoencoder": ae_hit, "latents": lat_hit, "teacher": t_hit})
+
+
+def make_extractor(p: dict[str, Any], device: str = "cpu") -> Any:
+    """The FID feature extractor of the preset: digits classifier (cached) or Inception."""
+    from scflow.metrics import get_feature_extractor
+
+    if p["fid_backend"] == "digits":
+        return get_feature_extractor("digits", device=device, steps=p["classifier_steps"])
+    return get_feature_extractor("inception", device=device)
+
+
+def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
+            progress: bool = True) -> tuple[Any, list[dict[str, float]]]:
+    """Run Algorithm 1 from the cached teacher; resumable, and cached when finished.
+
+    ``p`` holds the distillation parameters; the teacher is the one of ``s`` (its preset).
+    ``method`` fixes the switches that define a notebook's method (e.g. notebook 02's CD:
+    ``lambda_gan = lambda_rf = lambda_bi = 0``, ``t_trunc = 0``); they override ``p``.
+    Checkpoints go to ``cache/distill-<hash>/last.pt`` every ``ckpt_every`` updates, with the
+    loss history beside them: a killed run continues from its last checkpoint, and a finished
+    one is loaded instead of retrained. Returns ``(distiller, history)``.
+    """
+    from scflow.distill import Distiller, LatentData, config_from_params
+    from scflow.teacher import teacher_cache_config
+
+    q = {**s.p, **p, **(method or {})}  # unexposed knobs: the preset's values
+    cfg = config_from_params(q, seed=q["seed"])
+    key = {"kind": "distill", "teacher": teacher_cache_config(s.p), "cfg": cfg.as_dict(),
+           "steps": q["distill_steps"]}
+    ckpt_dir = entry_dir("distill", key)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (ckpt_dir / "config.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))
+    cond = s.data.labels if s.p["class_cond"] else None
+    d = Distiller(s.teacher, LatentData(s.latents, cond), cfg, device=q["device"],
+                  ckpt_dir=str(ckpt_dir))
+    hist_file = ckpt_dir / "history.json"
+    history: list[dict[str, float]] = []
+    if (ckpt_dir / "last.pt").exists():
+        d.resume(str(ckpt_dir / "last.pt"))
+        history = json.loads(hist_file.read_text())[: d.step_count]
+    chunk = q["ckpt_every"] or q["distill_steps"]
+    while d.step_count < q["distill_steps"]:
+        history += d.train(min(chunk, q["distill_steps"] - d.step_count), progress=progress)
+        atomic_write_bytes(hist_file, json.dumps(history).encode())  # after last.pt: consistent
+    return d, history

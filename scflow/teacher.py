@@ -17,7 +17,7 @@ from scflow.autoencoder import ae_cache_config
 from scflow.cache import cached
 from scflow.ema import ema_update_, frozen_copy
 from scflow.flow import flow_matching_loss
-from scflow.nets import VelocityNet, build_velocity_net
+from scflow.nets import CONFIGS, VelocityNet, build_velocity_net
 
 
 def drop_condition(cond: Tensor, null: int, p: float, generator: torch.Generator) -> Tensor:
@@ -63,8 +63,9 @@ def teacher_cache_config(p: dict[str, Any]) -> dict[str, Any]:
     """What a teacher cache entry depends on: its latent space and its own training parameters."""
     keys = ("teacher_arch", "teacher_steps", "teacher_batch", "teacher_lr", "teacher_ema",
             "class_cond", "cond_drop", "seed")
+    # the architecture's definition, not just its name: editing CONFIGS invalidates the cache
     return {"kind": "teacher", "latents": ae_cache_config(p) if not p["vae"] else p["vae"],
-            **{k: p[k] for k in keys}}
+            "arch_definition": CONFIGS[p["teacher_arch"]], **{k: p[k] for k in keys}}
 
 
 def get_teacher(p: dict[str, Any], latents: Tensor, labels: Tensor | None,
