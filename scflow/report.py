@@ -1,0 +1,304 @@
+"""Aggregation: results CSVs -> the paper's Tables 3-6 with the paper's numbers beside ours.
+
+``python -m scflow.report --preset mini`` (or notebook ``07_tables_and_figures``) reads every
+``results/<preset>/*.csv``, matches each row of the paper's tables (data file
+``scflow/data/paper_numbers.csv``: table, row, the run and method reproducing it, the paper's
+FID per NFE) to our numbers, and judges each claim of the paper by the explicit rules of
+:mod:`scflow.claims`. A run that has not been done shows as ``missing``; nothing crashes on a
+partial grid. :func:`write_report` writes ``results/<preset>/REPORT.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scflow.results import COLUMNS, results_dir
+
+PAPER_NUMBERS = Path(__file__).with_name("data") / "paper_numbers.csv"
+NFES = (1, 2, 4, 8, 16, 25)
+TABLE_NFES: dict[str, tuple[int, ...]] = {
+    "3": (1, 2, 25), "4": (1, 2, 4, 8, 16), "5": (1, 2, 4, 8, 16), "6": (1, 2, 4, 8, 16),
+    "F": (1, 2, 4, 8, 16),
+}
+"""NFE columns shown per table: the paper's (Table 3: NFE 1, 2; the teacher also at 25)."""
+TABLE_TITLES = {
+    "3": "Table 3: one- and two-step baselines", "4": "Table 4: ablation of the loss terms",
+    "5": "Table 5: loss weights (lambda_GAN, lambda_RF, lambda_BI)",
+    "6": "Table 6: t_trunc, target EMA mu, t_skip",
+    "F": "Fidelity: the paper's switches vs the authors' code's (no paper numbers)",
+}
+MISSING = "missing"
+
+
+def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
+    """The paper's Tables 3-6 in long form: table, row, run, method, nfe, paper (FID or NaN).
+
+    Row order is the file's (= the paper's); ``table`` is a string ("3" ... "6", "F").
+    """
+    wide = pd.read_csv(path, comment="#", dtype={"table": str})
+    wide["order"] = range(len(wide))
+    long = wide.melt(id_vars=["table", "row", "run", "method", "order"],
+                     value_vars=[f"fid_nfe{n}" for n in NFES], var_name="nfe", value_name="paper")
+    long["nfe"] = long["nfe"].str.removeprefix("fid_nfe").astype(int)
+    return long.sort_values(["order", "nfe"]).reset_index(drop=True)
+
+
+def load_results(folder: str | Path) -> pd.DataFrame:
+    """Every results CSV of a folder concatenated (``run`` = file stem); empty frame if none.
+
+    Files whose columns are not :data:`scflow.results.COLUMNS` are skipped with a warning.
+    """
+    frames = []
+    for path in sorted(Path(folder).glob("*.csv")):
+        df = pd.read_csv(path, dtype={"method": str, "metric": str})
+        if list(df.columns) != list(COLUMNS):
+            print(f"warning: {path} is not a results CSV, skipped", file=sys.stderr)
+            continue
+        frames.append(df.assign(run=path.stem))
+    if not frames:
+        return pd.DataFrame(columns=list(COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def our_value(results: pd.DataFrame, run: str, method: str, nfe: int,
+              metric: str = "fid") -> float | None:
+    """Our number for (run, method, nfe, metric), or ``None`` if that run or row is missing."""
+    sel = results[(results.run == run) & (results.method == method)
+                  & (results.metric == metric) & (pd.to_numeric(results.nfe) == nfe)]
+    return None if sel.empty else float(sel.value.iloc[-1])
+
+
+def compare_table(results: pd.DataFrame, paper: pd.DataFrame, table: str,
+                  metric: str = "fid") -> pd.DataFrame:
+    """One paper table in long form: row, run, method, nfe, ours (NaN if missing), paper.
+
+    Only the NFE columns of :data:`TABLE_NFES` are kept.
+    """
+    sub = paper[(paper.table == table) & paper.nfe.isin(TABLE_NFES[table])].copy()
+    sub["ours"] = [our_value(results, r.run, r.method, r.nfe, metric) for r in sub.itertuples()]
+    sub["ours"] = sub["ours"].astype(float)
+    sub["run_done"] = sub.run.isin(set(results.run))
+    return sub[["row", "run", "method", "nfe", "ours", "paper", "run_done"]].reset_index(drop=True)
+
+
+def missing_runs(results: pd.DataFrame, paper: pd.DataFrame) -> list[str]:
+    """Runs named by the paper tables that have no results CSV (in table order)."""
+    have = set(results.run)
+    return list(dict.fromkeys(r for r in paper.run if r not in have))
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def _paper_num(x: float) -> str:
+    """The paper's number as printed there (no rounding)."""
+    return "-" if math.isnan(x) else f"{x:g}"
+
+
+def table_markdown(cmp: pd.DataFrame) -> str:
+    """A compare table as Markdown: one line per row, cells ``ours / paper`` per NFE.
+
+    ``ours`` reads ``missing`` where the run has not been done and ``n/e`` where the run did not
+    evaluate that NFE; ``paper`` reads ``-`` where the paper reports no number.
+    """
+    nfes = list(dict.fromkeys(cmp.nfe))
+    head = "| row | run | " + " | ".join(f"NFE {n}: ours / paper" for n in nfes) + " |"
+    lines = [head, "|" + "---|" * (len(nfes) + 2)]
+    for (row, run), grp in cmp.groupby(["row", "run"], sort=False):
+        cells = []
+        for n in nfes:
+            r = grp[grp.nfe == n].iloc[0]
+            ours = _num(r.ours) if not math.isnan(r.ours) else "n/e" if r.run_done else MISSING
+            cells.append(f"{ours} / {_paper_num(r.paper)}")
+        lines.append(f"| {row} | `{run}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def metric_by_method(results: pd.DataFrame, metric: str,
+                     runs: Sequence[tuple[str, str, str]]) -> pd.DataFrame:
+    """``metric`` per NFE for (label, run, method) triples: labels as rows, NFEs as columns."""
+    out = {}
+    for label, run, method in runs:
+        sel = results[(results.run == run) & (results.method == method)
+                      & (results.metric == metric)].dropna(subset=["nfe"])
+        out[label] = {int(n): float(v) for n, v in zip(sel.nfe, sel.value, strict=True)}
+    df = pd.DataFrame.from_dict(out, orient="index")
+    return df.reindex(sorted(df.columns), axis=1) if len(df.columns) else df
+
+
+def wall_times(results: pd.DataFrame) -> pd.DataFrame:
+    """Per run: notebook, config hash, wall time (s; the last row's ``wall_time_s``), alias flag.
+
+    A run whose config hash an earlier run (by name) already has is an alias: its CSV is a copy
+    and its time is not counted again.
+    """
+    rows, seen = [], set()
+    for run, grp in results.groupby("run", sort=True):
+        h = str(grp.config_hash.iloc[0])
+        rows.append({"run": run, "notebook": grp.notebook.iloc[0], "config_hash": h,
+                     "wall_time_s": float(pd.to_numeric(grp.wall_time_s).max()),
+                     "alias": h in seen, "git_sha": grp.git_sha.iloc[0]})
+        seen.add(h)
+    return pd.DataFrame(rows, columns=["run", "notebook", "config_hash", "wall_time_s", "alias",
+                                       "git_sha"])
+
+
+def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
+    """The preset's scale beside the paper's, for the report's first section."""
+    from scflow.presets import preset_values
+
+    p = preset_values(preset)
+    n_samples = sorted({int(x) for x in pd.to_numeric(
+        results[results.metric == "fid"].n_samples, errors="coerce").dropna()})
+    backends = sorted({str(b) for b in results.feature_backend.dropna()})
+    data = p["dataset"] + (f" ({p['data_dir']})" if p["dataset"] == "folder" else "")
+    limit = f", at most {p['data_limit']} images" if p["data_limit"] else ""
+    times = wall_times(results)
+    total = times[~times.alias].wall_time_s.sum() if len(times) else 0.0
+    return [
+        "| | this report | paper (CelebA-HQ 256) |", "|---|---|---|",
+        f"| data | {data}{_data_size(p)}{limit}, {p['resolution']} px | 30k images, 256 px, "
+        f"SD-VAE latents 4x32x32 |",
+        f"| teacher | `{p['teacher_arch']}`, {p['teacher_steps']} steps at batch "
+        f"{p['teacher_batch']} | LFM (ADM UNet), pretrained |",
+        f"| distillation | {p['distill_steps']} updates at batch {p['distill_batch']} "
+        f"(warm-ups RF/BI {p['warmup_rf']}/{p['warmup_bi']}) | 200 epochs at batch 32 |",
+        f"| rectified flow | {p['rectified_pairs']} pairs by {p['rectified_euler_steps']} Euler "
+        f"steps; reflow {p['rectified_reflow_steps']} + distil {p['rectified_distill_steps']} "
+        f"updates at batch {p['rectified_batch']} | 50k pairs by 500 steps; 50 + 10 epochs |",
+        f"| FID | features `{', '.join(backends) or p['fid_backend']}`, "
+        f"{', '.join(map(str, n_samples)) or p['n_eval']} samples per FID | Inception, 50k |",
+        f"| seeds | one ({p['seed']}) | one (not stated) |",
+        f"| wall time | {total / 60:.1f} min over {int((~times.alias).sum())} runs "
+        f"(sum of the runs' wall_time_s; cached artefacts are reused, aliases not counted) | - |",
+    ]
+
+
+def _data_size(p: dict[str, Any]) -> str:
+    if p["dataset"] != "digits":
+        return ""
+    try:
+        from sklearn.datasets import load_digits
+
+        return f", {len(load_digits().images)} images"
+    except Exception:  # noqa: BLE001 - the size is informative only
+        return ""
+
+
+def regenerate_command(preset: str) -> str:
+    """The command that regenerates the report (stated in the generated file)."""
+    return (f"`make reproduce PRESET={preset}` (all runs, then this report), or "
+            f"`python -m scflow.report --preset {preset}` (this file only, from the CSVs)")
+
+
+def build_report(preset: str, folder: str | Path | None = None,
+                 figures: Sequence[tuple[str, str]] = ()) -> str:
+    """REPORT.md's text for the CSVs of ``folder`` (default ``results/<preset>/``).
+
+    ``figures``: (caption, path relative to the folder) pairs to embed, e.g. the PNGs that
+    notebook 07 saves; missing files are listed as missing.
+    """
+    from scflow.claims import CLAIMS, claims_markdown
+
+    folder = Path(folder) if folder is not None else results_dir(preset)
+    results = load_results(folder)
+    paper = load_paper_numbers()
+    out = [f"<!-- generated: do not edit. Regenerate with {regenerate_command(preset)} -->",
+           f"# SCFlow in miniature: results of preset `{preset}`", "",
+           f"Generated from `results/{preset}/*.csv` by `scflow/report.py`. Regenerate: "
+           f"{regenerate_command(preset)}.", "",
+           "FID here is computed on the preset's features and sample count: its absolute scale "
+           "is not the paper's, so compare rows and trends, not values.", "",
+           "## Scale", "", *scale_lines(preset, results), ""]
+    missing = missing_runs(results, paper)
+    if missing:
+        out += [f"**Missing runs** ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing)
+                + ". Their cells read `missing`; claims that need them are inconclusive.", ""]
+    out += ["## Claims of the paper", "", claims_markdown(CLAIMS, results, paper), ""]
+    for table, title in TABLE_TITLES.items():
+        out += [f"## {title}", "", table_markdown(compare_table(results, paper, table)), ""]
+        for caption, rel in figures:
+            if caption.startswith(f"Table {table}") or (table == "F" and caption.startswith("Fidelity")):
+                out += _figure(folder, caption, rel)
+    out += ["## Consistency and saturation", "",
+            "`consistency_rmse`: pixel RMSE between the NFE-k and NFE-1 samples of the same "
+            "noise (lower = more consistent); `std_ratio`: pixel std of samples / of the data "
+            "(> 1 = over-contrast, the paper's oversaturation).", ""]
+    for metric in ("consistency_rmse", "std_ratio", "clip_fraction"):
+        df = metric_by_method(results, metric, METHOD_RUNS)
+        out += [f"**{metric}** per NFE", "", _frame_markdown(df), ""]
+    rest = [f for f in figures if not f[0].startswith(("Table", "Fidelity"))]
+    if rest:
+        out += ["## Figures", ""]
+        for caption, rel in rest:
+            out += _figure(folder, caption, rel)
+    times = wall_times(results)
+    out += ["## Runs", "", "| run | notebook | config | wall time (s) | git |", "|---|---|---|---|---|"]
+    for r in times.itertuples():
+        alias = " (alias)" if r.alias else ""
+        out.append(f"| `{r.run}` | {r.notebook} | {r.config_hash}{alias} | "
+                   f"{r.wall_time_s:.0f} | {r.git_sha} |")
+    return "\n".join(out) + "\n"
+
+
+METHOD_RUNS: tuple[tuple[str, str, str], ...] = (
+    ("teacher", "01_teacher", "teacher"), ("rectified", "table3_rectified", "rectified"),
+    ("rectified+distill", "table3_rectified", "rectified+distill"), ("CD", "table4_cd", "cd"),
+    ("+GAN", "table4_gan", "cd+trunc+gan"), ("+RF", "table4_rf", "cd+trunc+gan+rf"),
+    ("+BI (SCFlow)", "table4_bi", "scflow"),
+    ("SCFlow, code switches", "table4_bi_fidelity_code", "scflow"),
+)
+"""(label, run, method) of every method shown in the consistency / saturation section."""
+
+
+def _frame_markdown(df: pd.DataFrame) -> str:
+    if df.empty:
+        return f"({MISSING}: no run has these numbers yet)"
+    cols = list(df.columns)
+    lines = ["| method | " + " | ".join(f"NFE {c}" for c in cols) + " |",
+             "|" + "---|" * (len(cols) + 1)]
+    for label, row in df.iterrows():
+        lines.append(f"| {label} | " + " | ".join(_num(row[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _figure(folder: Path, caption: str, rel: str) -> list[str]:
+    if (folder / rel).exists():
+        return [f"![{caption}]({rel})", "", f"*{caption}*", ""]
+    return [f"*{caption}: {MISSING} ({rel})*", ""]
+
+
+def write_report(preset: str, folder: str | Path | None = None,
+                 figures: Sequence[tuple[str, str]] = ()) -> Path:
+    """Write ``REPORT.md`` into the results folder atomically; return its path."""
+    from scflow.cache import atomic_write_bytes
+
+    folder = Path(folder) if folder is not None else results_dir(preset)
+    path = folder / "REPORT.md"
+    atomic_write_bytes(path, build_report(preset, folder, figures).encode())
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m scflow.report --preset mini``: rewrite REPORT.md from the existing CSVs."""
+    ap = argparse.ArgumentParser(prog="python -m scflow.report", description=main.__doc__)
+    ap.add_argument("--preset", default="mini")
+    args = ap.parse_args(argv)
+    from scflow.report_figures import report_figures
+
+    print("wrote", write_report(args.preset, figures=report_figures(args.preset)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
