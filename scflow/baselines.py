@@ -35,7 +35,7 @@ PAIR_SEED_OFFSET = 20_000
 BASELINE_KEYS = ("rectified_pairs", "rectified_euler_steps", "rectified_reflow_steps",
                  "rectified_distill_steps", "rectified_batch", "rectified_lr")
 
-PairLoss = Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor]
+PairLoss = Callable[..., Tensor]  # (net, z0_hat, z1, t, cond=None) -> loss
 
 
 def generate_pairs(teacher: VelocityFn, n: int, shape: tuple[int, ...], euler_steps: int,
@@ -52,30 +52,34 @@ def generate_pairs(teacher: VelocityFn, n: int, shape: tuple[int, ...], euler_st
     return z1, z0_hat.float().cpu()
 
 
-def reflow_loss(net: nn.Module, z0_hat: Tensor, z1: Tensor, t: Tensor) -> Tensor:
+def reflow_loss(net: nn.Module, z0_hat: Tensor, z1: Tensor, t: Tensor,
+                cond: Tensor | None = None) -> Tensor:
     """Stage 2 (reflow): Eq. 1 with the teacher's coupling instead of independent noise and data.
 
     ``|| (z1 - z0_hat) - v(z_t, t) ||^2`` on ``z_t = (1 - t) z0_hat + t z1``: the straight line
     between the paired points is the target path, so a perfect fit is a one-step generator.
     """
-    return flow_matching_loss(net, z0_hat, z1, t)
+    return flow_matching_loss(net, z0_hat, z1, t, cond)
 
 
-def distill_loss(net: nn.Module, z0_hat: Tensor, z1: Tensor, t: Tensor | None = None) -> Tensor:
+def distill_loss(net: nn.Module, z0_hat: Tensor, z1: Tensor, t: Tensor | None = None,
+                 cond: Tensor | None = None) -> Tensor:
     """Stage 3 (distil): ``|| f(z1, 1) - z0_hat ||^2`` with ``f(z, t) = z - t v(z, t)`` (Eq. 5).
 
     ``t`` is ignored (the one-step output is always taken at t = 1); it is accepted so both
     stages share :data:`PairLoss`'s signature.
     """
     ones = torch.ones(z1.shape[0], dtype=z1.dtype, device=z1.device)
-    return (f_theta(net, z1, ones) - z0_hat).pow(2).mean()
+    return (f_theta(net, z1, ones, cond) - z0_hat).pow(2).mean()
 
 
 def train_on_pairs(init: nn.Module, z1: Tensor, z0_hat: Tensor, loss_fn: PairLoss, *,
                    steps: int, batch_size: int, lr: float, seed: int, device: str = "cpu",
-                   desc: str = "", progress: bool = False) -> tuple[nn.Module, list[float]]:
+                   cond: Tensor | None = None, desc: str = "", progress: bool = False
+                   ) -> tuple[nn.Module, list[float]]:
     """Fine-tune a copy of ``init`` on the pairs with ``loss_fn`` (stage 2 or 3); AdamW, wd 0.
 
+    ``cond`` (one row per pair, e.g. caption embeddings) is passed to the net when given.
     Batches and times are drawn from a generator seeded by ``seed``: deterministic on the CPU.
     Returns the trained net (eval mode, frozen) and the loss of every update.
     """
@@ -88,7 +92,8 @@ def train_on_pairs(init: nn.Module, z1: Tensor, z0_hat: Tensor, loss_fn: PairLos
     for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=5):
         idx = torch.randint(0, z1.shape[0], (batch_size,), generator=g)
         t = torch.rand(batch_size, generator=g)
-        loss = loss_fn(net, z0_hat[idx].to(device), z1[idx].to(device), t.to(device))
+        c = None if cond is None else cond[idx].to(device)
+        loss = loss_fn(net, z0_hat[idx].to(device), z1[idx].to(device), t.to(device), c)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

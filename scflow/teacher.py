@@ -20,43 +20,72 @@ from scflow.flow import flow_matching_loss
 from scflow.nets import CONFIGS, VelocityNet, build_velocity_net
 
 
-def drop_condition(cond: Tensor, null: int, p: float, generator: torch.Generator) -> Tensor:
-    """Replace each label by the null index with probability ``p`` (trains the null branch of CFG)."""
-    drop = torch.rand(cond.shape[0], generator=generator) < p
-    return torch.where(drop, torch.full_like(cond, null), cond)
+def drop_condition(cond: Tensor, null: Tensor | int, p: float,
+                   generator: torch.Generator) -> Tensor:
+    """Replace each example's condition by ``null`` with probability ``p`` (CFG's null branch).
+
+    Works for class labels (``cond`` (B,), ``null`` the null index) and text embeddings
+    (``cond`` (B, L, D), ``null`` the empty prompt's (L, D)).
+    """
+    drop = (torch.rand(cond.shape[0], generator=generator) < p).to(cond.device)
+    null = torch.as_tensor(null).to(cond).expand_as(cond)
+    return torch.where(drop.reshape(-1, *([1] * (cond.ndim - 1))), null, cond)
 
 
-def train_teacher(latents: Tensor, labels: Tensor | None, *, arch: str, steps: int,
-                  batch_size: int, lr: float, ema_decay: float, class_cond: bool = False,
-                  cond_drop: float = 0.1, seed: int = 0, device: str = "cpu",
-                  progress: bool = False) -> tuple[VelocityNet, list[float]]:
-    """Train ``v`` with Eq. 1/2, ``t ~ U[0, 1]``; returns the EMA net and the loss curve."""
+def fit_flow(net: VelocityNet, z0: Tensor, *, steps: int, batch_size: int, lr: float,
+             ema_decay: float, cond: Tensor | None = None, null: Tensor | int | None = None,
+             cond_drop: float = 0.0, z1: Tensor | None = None, generator: torch.Generator,
+             device: str = "cpu", desc: str = "teacher", progress: bool = False
+             ) -> tuple[VelocityNet, list[float]]:
+    """Train ``net`` in place with Eq. 1 (Eq. 2 with ``cond``), ``t ~ U[0, 1]``.
+
+    Args:
+        z0: data latents (N, C, H, W), or the generated ``z0_hat`` of a reflow round.
+        cond: per-example conditions (labels or embeddings); dropped to ``null`` with
+            probability ``cond_drop`` so that classifier-free guidance (Eq. 3) works.
+        z1: ``None`` draws fresh Gaussian noise each step (flow matching); else the paired noise
+            of reflow / rectified flow: example i always uses ``z1[i]``.
+
+    Returns:
+        The EMA of the trained weights (eval mode, no gradient) and the loss curve.
+    """
     from tqdm.auto import tqdm
 
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    num_classes = int(labels.max()) + 1 if class_cond else 0
-    if class_cond and labels is None:
-        raise ValueError("class_cond=True needs labels")
-    net = build_velocity_net(arch, sample_size=latents.shape[-1], channels=latents.shape[1],
-                             num_classes=num_classes).to(device)
+    net = net.to(device).train().requires_grad_(True)
     ema = frozen_copy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
-    losses = []
-    for _ in tqdm(range(steps), desc="teacher", disable=not progress, mininterval=5):
-        idx = torch.randint(0, latents.shape[0], (batch_size,), generator=g)
-        z0 = latents[idx]
-        z1 = torch.randn(z0.shape, generator=g)
+    g, losses = generator, []
+    for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=5):
+        idx = torch.randint(0, z0.shape[0], (batch_size,), generator=g)
+        noise = torch.randn(z0[idx].shape, generator=g) if z1 is None else z1[idx]
         t = torch.rand(batch_size, generator=g)
-        cond = drop_condition(labels[idx], num_classes, cond_drop, g) if num_classes else None
-        loss = flow_matching_loss(net, z0.to(device), z1.to(device), t.to(device),
-                                  None if cond is None else cond.to(device))
+        c = None if cond is None else drop_condition(cond[idx], null, cond_drop, g)
+        loss = flow_matching_loss(net, z0[idx].to(device), noise.to(device), t.to(device),
+                                  None if c is None else c.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         ema_update_(ema, net, ema_decay)
         losses.append(loss.item())
     return ema.eval(), losses
+
+
+def train_teacher(latents: Tensor, labels: Tensor | None, *, arch: str, steps: int,
+                  batch_size: int, lr: float, ema_decay: float, class_cond: bool = False,
+                  cond_drop: float = 0.1, seed: int = 0, device: str = "cpu",
+                  progress: bool = False) -> tuple[VelocityNet, list[float]]:
+    """Build a named velocity net and train it with Eq. 1 (Eq. 2 if ``class_cond``)."""
+    if class_cond and labels is None:
+        raise ValueError("class_cond=True needs labels")
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    num_classes = int(labels.max()) + 1 if class_cond else 0
+    net = build_velocity_net(arch, sample_size=latents.shape[-1], channels=latents.shape[1],
+                             num_classes=num_classes)
+    return fit_flow(net, latents, steps=steps, batch_size=batch_size, lr=lr,
+                    ema_decay=ema_decay, cond=labels if num_classes else None,
+                    null=num_classes, cond_drop=cond_drop, generator=g, device=device,
+                    progress=progress)
 
 
 def teacher_cache_config(p: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,8 @@ from scflow.t2i.captions import (
 from scflow.t2i.discriminator import UNetEncoderDiscriminator
 from scflow.t2i.sampling import index_noise, render_prompts, seconds_per_image, shard_indices
 from scflow.t2i.scores import prompt_accuracy, resolve_open_clip_weights
-from scflow.t2i.teacher import build_text_teacher, drop_caption, reflow, train_text_flow
+from scflow.t2i.teacher import build_text_teacher, reflow, train_text_flow
+from scflow.teacher import drop_condition as drop_caption
 from scflow.text import TextEncoder, offline_clip_tokenizer
 
 WORKER = Path(__file__).with_name("t2i_shard_worker.py")

@@ -25,11 +25,12 @@ import torch
 from torch import Tensor
 
 from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec
+from scflow.baselines import distill_loss, train_on_pairs
 from scflow.cache import cached
 from scflow.data import ImageSet
 from scflow.experiment import load_data, resolve_device
 from scflow.fidelity import make_fidelity
-from scflow.flow import f_theta, guided
+from scflow.flow import guided
 from scflow.nets import CONFIGS, VelocityNet
 from scflow.t2i.captions import TEMPLATES, digit_captions
 from scflow.t2i.teacher import build_text_teacher, reflow, reflow_pairs, train_text_flow
@@ -199,9 +200,8 @@ def one_step_distill(p: dict[str, Any], s: T2ISetup, progress: bool = True
     """InstaFlow's distil stage on the 2-RF teacher, with captions (cached).
 
     Pairs ``(z1, z0_hat)`` from the 2-RF model with CFG (``reflow_euler_steps`` Euler steps),
-    then ``|| f(z1, 1, c) - z0_hat ||^2`` (Eq. 5), starting from the 2-RF weights. This is
-    :func:`scflow.baselines.distill_loss` with the caption passed through (the baselines
-    module is class/unconditional).
+    then ``|| f(z1, 1, c) - z0_hat ||^2`` (Eq. 5, :func:`scflow.baselines.distill_loss` with the
+    caption passed through), starting from the 2-RF weights.
     """
     key = {"kind": "t2i_instaflow", "teacher": reflow_key(s.p),
            **{k: p[k] for k in ("reflow_pairs", "reflow_euler_steps", "t2i_distill_steps",
@@ -214,36 +214,14 @@ def one_step_distill(p: dict[str, Any], s: T2ISetup, progress: bool = True
         z1, z0_hat = reflow_pairs(s.teacher, cond, s.null, s.latent_shape,
                                   nfe=p["reflow_euler_steps"], guidance=p["t2i_guidance"],
                                   seed=p["seed"] + 1, device=s.device)
-        net, losses = train_one_step(s.teacher, z1, z0_hat, cond, steps=p["t2i_distill_steps"],
-                                     batch_size=p["distill_batch"], lr=p["student_lr"] or 2e-5,
-                                     seed=p["seed"], device=s.device)
+        net, losses = train_on_pairs(s.teacher, z1, z0_hat, distill_loss, cond=cond,
+                                     steps=p["t2i_distill_steps"], batch_size=p["distill_batch"],
+                                     lr=p["student_lr"] or 2e-5, seed=p["seed"], device=s.device)
         net.cpu().save(d / "net")
         torch.save(torch.tensor(losses), d / "losses.pt")
 
     d, hit = cached("t2i_instaflow", key, build)
     return _load(d, s.device), torch.load(d / "losses.pt").tolist(), hit
-
-
-def train_one_step(init: VelocityNet, z1: Tensor, z0_hat: Tensor, cond: Tensor, *, steps: int,
-                   batch_size: int, lr: float, seed: int, device: str = "cpu"
-                   ) -> tuple[VelocityNet, list[float]]:
-    """Fine-tune a copy of ``init`` on ``|| f(z1, 1, c) - z0_hat ||^2`` (InstaFlow's stage 3)."""
-    import copy
-
-    net = copy.deepcopy(init).to(device).train().requires_grad_(True)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
-    g = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(steps):
-        idx = torch.randint(0, z1.shape[0], (batch_size,), generator=g)
-        zb = z1[idx].to(device)
-        ones = torch.ones(batch_size, device=device)
-        loss = (f_theta(net, zb, ones, cond[idx].to(device)) - z0_hat[idx].to(device)).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return net.eval().requires_grad_(False), losses
 
 
 def teacher_sampler(s: T2ISetup) -> Any:

@@ -7,7 +7,7 @@ starting from the 1-RF weights. The miniature does exactly that on digit latents
 
 Caption dropout: with probability ``cond_drop`` an example's caption embedding is replaced by
 the empty prompt's, which trains the null branch of classifier-free guidance (Eq. 3).
-(This generalises :func:`scflow.teacher.train_teacher`, whose null condition is a class index.)
+The training loop is :func:`scflow.teacher.fit_flow`, shared with the unconditional teacher.
 """
 
 from __future__ import annotations
@@ -16,19 +16,12 @@ import copy
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from scflow.ema import ema_update_, frozen_copy
-from scflow.flow import VelocityFn, flow_matching_loss, guided
+from scflow.flow import VelocityFn, guided
 from scflow.nets import VelocityNet, build_velocity_net
 from scflow.samplers import sample_batched
+from scflow.teacher import fit_flow
 from scflow.text import check_text_width
-
-
-def drop_caption(cond: Tensor, null: Tensor, p: float, generator: torch.Generator) -> Tensor:
-    """Replace each example's embedding (B, L, D) by ``null`` (L, D) with probability ``p``."""
-    drop = (torch.rand(cond.shape[0], generator=generator) < p).to(cond.device)
-    return torch.where(drop.reshape(-1, 1, 1), null.to(cond).expand_as(cond), cond)
 
 
 def train_text_flow(net: VelocityNet, z0: Tensor, cond: Tensor, null: Tensor, *, steps: int,
@@ -52,24 +45,10 @@ def train_text_flow(net: VelocityNet, z0: Tensor, cond: Tensor, null: Tensor, *,
                          f"z1 {None if z1 is None else tuple(z1.shape)}")
     check_text_width(cond.shape[-1], net)
     torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    net = net.to(device).train().requires_grad_(True)
-    ema = frozen_copy(net)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
-    losses = []
-    for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=5):
-        idx = torch.randint(0, z0.shape[0], (batch_size,), generator=g)
-        noise = torch.randn(z0[idx].shape, generator=g) if z1 is None else z1[idx]
-        t = torch.rand(batch_size, generator=g)
-        c = drop_caption(cond[idx], null, cond_drop, g)  # trains the CFG null branch
-        loss = flow_matching_loss(net, z0[idx].to(device), noise.to(device), t.to(device),
-                                  c.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        ema_update_(ema, net, ema_decay)
-        losses.append(loss.item())
-    return ema.eval(), losses
+    return fit_flow(net, z0, steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay,
+                    cond=cond, null=null, cond_drop=cond_drop, z1=z1,
+                    generator=torch.Generator().manual_seed(seed), device=device, desc=desc,
+                    progress=progress)
 
 
 def build_text_teacher(arch: str, text_width: int, sample_size: int, channels: int = 4
