@@ -43,9 +43,11 @@ def test_atomic_write_bytes(tmp_path):
     assert (tmp_path / "a" / "f.bin").read_bytes() == b"123"
 
 
-def test_teacher_cached_by_config(monkeypatch):
+def test_teacher_cached_by_config(monkeypatch, tmp_path):
     import scflow.teacher as teacher_mod
     from scflow.presets import preset_values
+
+    monkeypatch.setenv("SCFLOW_CACHE", str(tmp_path))  # other tests train smoke teachers too
 
     p = preset_values("smoke")
     latents, labels = torch.randn(32, 4, 8, 8), torch.randint(0, 10, (32,))
