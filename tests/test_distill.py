@@ -22,14 +22,7 @@ from scflow.distill import (
 from scflow.fidelity import make_fidelity
 from scflow.nets import build_velocity_net
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: tiny nets run ~10x faster than with 2 threads on a busy 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class LinearVelocity(nn.Module):

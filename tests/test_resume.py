@@ -11,13 +11,7 @@ from scflow.distill import DistillConfig, Distiller, LatentData
 from scflow.fidelity import make_fidelity
 from scflow.nets import build_velocity_net
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
