@@ -1,11 +1,13 @@
 # The two commands of the README:
-#   make reproduce [PRESET=mini|smoke|celebahq256]   the main job (notebooks via the papermill runner)
+#   make reproduce [PRESET=mini|smoke|celebahq256] [JOBS=2]   the main job (notebooks via the papermill runner)
 #   make test                                        the test suite (what CI runs)
 # Both install what is missing first: into the active environment (conda or venv) if one is
 # active, else into ./.venv.
 
 PRESET ?= mini
 RUNS ?= papermill_runs
+# notebooks executed at once (each with cpu_count/JOBS threads); 2 suits the 2-core default
+JOBS ?= 2
 
 ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
   PYTHON := python
@@ -30,7 +32,7 @@ endif
 install: $(STAMP)
 
 reproduce: $(STAMP)
-	$(PYTHON) -m scflow.run $(RUNS) --preset $(PRESET)
+	$(PYTHON) -m scflow.run $(RUNS) --preset $(PRESET) --jobs $(JOBS)
 
 test: $(STAMP)
 	$(PYTHON) -m ruff check scflow tests benchmarks

@@ -3,17 +3,21 @@
 A cached object lives in ``<cache_root>/<kind>-<hash>/`` where the hash is taken over the JSON
 of its configuration: a changed config is a cache miss (retrain), the same config a hit.
 Directories are written to a temporary sibling first and renamed, so a killed run never leaves
-a half-written entry that a later run would trust.
+a half-written entry that a later run would trust. Builders hold an advisory lock
+(``<entry>.lock``, :func:`entry_lock`) so that parallel runs of the batch runner needing the same
+artefact build it once: the second waits, then finds it built.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,21 @@ def entry_dir(kind: str, config: Any) -> Path:
     return cache_root() / f"{kind}-{config_hash(config)}"
 
 
+@contextlib.contextmanager
+def entry_lock(final: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``final`` (a cache entry) across processes.
+
+    The lock dies with its process, so a killed builder never blocks the next run.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f"{final.name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path, bool]:
     """Return ``(dir, hit)``; on a miss call ``build(tmp_dir)`` and publish it atomically.
 
@@ -45,17 +64,20 @@ def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path,
     final = entry_dir(kind, config)
     if (final / "config.json").exists():
         return final, True
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        build(tmp)
-        (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1, default=str))
-        if final.exists():  # a concurrent or earlier broken build: replace it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with entry_lock(final):
+        if (final / "config.json").exists():  # built by a parallel run while we waited
+            return final, True
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        try:
+            build(tmp)
+            (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1,
+                                                        default=str))
+            if final.exists():  # an earlier broken build: replace it
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return final, False
 
 

@@ -122,12 +122,23 @@ def judge(claim: Claim, get: Getter) -> dict[str, Any]:
             "verdict": verdict(lhs, claim.op, rhs, claim.margin)}
 
 
-def getters(results: pd.DataFrame, paper: pd.DataFrame) -> tuple[Getter, Getter]:
-    """(ours, paper's) getters over (table, row): ours via the row's run and method."""
-    from scflow.report import our_value
+def getters(results: pd.DataFrame, paper: pd.DataFrame,
+            paper_t2i: pd.DataFrame | None = None) -> tuple[Getter, Getter]:
+    """(ours, paper's) getters over (table, row): ours via the row's run and method.
 
+    ``paper`` is the long form of Tables 3-6 (FID only); ``paper_t2i`` Tables 1-2 with more
+    metrics (``fid``, ``precision``, ``recall``; ``sec_per_image`` reads its ``time_s``).
+    """
+    from scflow.report import load_paper_t2i, our_value
+
+    paper_t2i = load_paper_t2i() if paper_t2i is None else paper_t2i
     where = {(r.table, r.row): (r.run, r.method) for r in paper.itertuples()}
-    paper_fid = {(r.table, r.row, int(r.nfe)): r.paper for r in paper.itertuples()}
+    where.update({(r.table, r.row): (r.run, r.method) for r in paper_t2i.itertuples()})
+    numbers = {(r.table, r.row, int(r.nfe), "fid"): r.paper for r in paper.itertuples()}
+    for r in paper_t2i.itertuples():
+        for metric, col in (("fid", "fid"), ("precision", "precision"), ("recall", "recall"),
+                            ("sec_per_image", "time_s")):
+            numbers[(r.table, r.row, int(r.nfe), metric)] = getattr(r, col)
 
     def ours(table: str, row: str, nfe: int, metric: str) -> float | None:
         if (table, row) not in where:
@@ -135,7 +146,7 @@ def getters(results: pd.DataFrame, paper: pd.DataFrame) -> tuple[Getter, Getter]
         return our_value(results, *where[(table, row)], nfe, metric)
 
     def theirs(table: str, row: str, nfe: int, metric: str) -> float | None:
-        v = paper_fid.get((table, row, nfe)) if metric == "fid" else None
+        v = numbers.get((table, row, nfe, metric))
         return None if v is None or math.isnan(v) else float(v)
 
     return ours, theirs
@@ -188,6 +199,18 @@ def _q(table: str, row: str | tuple[str, ...], nfes: tuple[int, ...], **kw: Any)
 
 
 CLAIMS: tuple[Claim, ...] = (
+    Claim("t1_2rf", "text-to-image: one-step SCFlow beats the one-step 2-RF teacher", "Table 1",
+          _q("1", "Ours-0.9B", (1,)), "<", _q("1", "2-RF", (1,))),
+    Claim("t1_instaflow", "text-to-image: one-step SCFlow beats InstaFlow (2-RF + distill)",
+          "Table 1", _q("1", "Ours-0.9B", (1,)), "<",
+          _q("1", "InstaFlow-0.9B (2-RF + distill)", (1,))),
+    Claim("t1_lcm", "text-to-image: one-step SCFlow beats consistency distillation (LCM)",
+          "Table 1", _q("1", "Ours-0.9B", (1,)), "<", _q("1", "LCM (CD)", (1,))),
+    Claim("t1_two_step", "text-to-image: SCFlow's two-step sample is not worse than its one-step",
+          "Tables 1-2", _q("1", "Ours-0.9B", (2,)), "<~", _q("1", "Ours-0.9B", (1,))),
+    Claim("t2_speed", "one-step SCFlow takes under a fifth of the 25-step teacher's time per image",
+          "Table 2", _q("2", "Ours-0.9B", (1,), metric="sec_per_image"), "<",
+          _q("2", "2-RF", (25,), metric="sec_per_image"), margin=0.8),
     Claim("t3_teacher", "one-step SCFlow beats the teacher's one-step sample", "Table 3",
           _q("3", "Ours", (1,)), "<", _q("3", "LFM (teacher)", (1,))),
     Claim("t3_cd", "SCFlow beats consistency distillation at NFE 1 and 2", "Table 3",

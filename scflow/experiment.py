@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec
-from scflow.cache import atomic_write_bytes, cached, entry_dir
+from scflow.cache import atomic_write_bytes, cached, entry_dir, entry_lock
 from scflow.data import ImageSet, load_digits_images, load_image_folder
 from scflow.nets import VelocityNet
 from scflow.teacher import get_teacher
@@ -113,7 +113,7 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
     loss history beside them: a killed run continues from its last checkpoint, and a finished
     one is loaded instead of retrained. Returns ``(distiller, history)``.
     """
-    from scflow.distill import Distiller, LatentData, config_from_params
+    from scflow.distill import config_from_params
     from scflow.teacher import teacher_cache_config
 
     q = {**s.p, **p, **(method or {})}  # unexposed knobs: the preset's values
@@ -121,6 +121,14 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
     key = {"kind": "distill", "teacher": teacher_cache_config(s.p), "cfg": cfg.as_dict(),
            "steps": q["distill_steps"]}
     ckpt_dir = entry_dir("distill", key)
+    with entry_lock(ckpt_dir):  # a parallel run training the same student: wait, then reuse it
+        return _distill_locked(q, s, cfg, key, ckpt_dir, progress)
+
+
+def _distill_locked(q: dict[str, Any], s: Setup, cfg: Any, key: dict[str, Any], ckpt_dir: Path,
+                    progress: bool) -> tuple[Any, list[dict[str, float]]]:
+    from scflow.distill import Distiller, LatentData
+
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     (ckpt_dir / "config.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))
     cond = s.data.labels if s.p["class_cond"] else None

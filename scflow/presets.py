@@ -107,7 +107,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vae_steps": 800,
         "vae_kl_weight": 1e-6,
         "latent_scale": 0.0,
-        "teacher_arch": "unet_mini",
+        "teacher_arch": "unet_small",
         "teacher_steps": 3000,
         "teacher_batch": 64,
         "teacher_lr": 2e-4,
@@ -120,7 +120,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fid_backend": "digits",
         "classifier_steps": 1500,
         "n_show": 8,
-        # distillation (METHOD.md Sec. 7's feasibility check)
+        # distillation. Sized so the whole grid (16 students) fits `make reproduce`'s hour on 2 CPU
+        # cores: batch 32 (the paper's CelebA batch), 400 updates, warm-ups of L_RF / L_BI at a
+        # third of the run (METHOD.md Sec. 7's feasibility check used 600 updates at batch 64)
         "fidelity": "paper",
         "distance": "",
         "huber_c": 0.01,
@@ -133,8 +135,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lambda_rf": 0.1,
         "lambda_bi": 0.1,
         "warmup_gan": 0,
-        "warmup_rf": 200,
-        "warmup_bi": 200,
+        "warmup_rf": 133,
+        "warmup_bi": 133,
         "target_ema_decay": 0.9,
         "eval_ema_decay": 0.99,
         "student_lr": 2e-5,
@@ -142,8 +144,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "d_head": "",
         "r1_gamma": 1.0,
         "disc_width": 64,
-        "distill_steps": 600,
-        "distill_batch": 64,
+        "distill_steps": 400,
+        "distill_batch": 32,
         "mixed_precision": "no",
         "ckpt_every": 100,
     },
@@ -199,14 +201,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 # rest of this file is untouched. Scaling of the paper's proportions to the miniature:
 # - the paper spends 200 epochs x 30k images = 6.0M examples on SCFlow, 50 epochs x 50k pairs
 #   = 2.5M on reflow (0.417 of SCFlow) and 10 epochs x 50k = 0.5M on the distil stage (0.083).
-#   The mini keeps these COMPUTE proportions against its own SCFlow budget (distill_steps 600
-#   at batch 64): reflow 0.417 x 600 = 250 updates, distil 0.083 x 600 = 50 updates, batch 64.
+#   The mini keeps these COMPUTE proportions against its own SCFlow budget (distill_steps 400
+#   at batch 32): reflow 0.417 x 400 = 167 updates, distil 0.083 x 400 = 33 updates, batch 32.
 #   (Keeping epochs over pairs instead would give the baseline 6x more updates than SCFlow.)
 # - pairs: the paper draws 50k pairs = 1.67x its 30k training images; 1.67 x 1797 digits would
 #   be 3000, cut to 2000 (1.1x) for CPU time. Euler steps per pair: 500 in the paper, 50 here
 #   (a tenth; 2000 pairs x 50 steps = 100k teacher evaluations, about 2 min on 2 cores).
 # - learning rate: the same as the distillation students' (student_lr, 2e-5), a like-for-like
-#   comparison; the paper's CelebA rate 1e-5 at full scale. No EMA: 50 updates are too few for
+#   comparison; the paper's CelebA rate 1e-5 at full scale. No EMA: 33 updates are too few for
 #   an EMA of decay 0.99 to forget its start, so both stages are evaluated with their raw weights.
 PARAMS.update({
     "rectified_pairs": Param(int, "number of (noise, teacher sample) pairs of stage 1 (paper: 50k)",
@@ -220,8 +222,8 @@ PARAMS.update({
     "rectified_lr": Param(float, "AdamW learning rate of stages 2 and 3", gt=0),
 })
 _BASELINE_PRESETS: dict[str, dict[str, Any]] = {
-    "mini": {"rectified_pairs": 2000, "rectified_euler_steps": 50, "rectified_reflow_steps": 250,
-             "rectified_distill_steps": 50, "rectified_batch": 64, "rectified_lr": 2e-5},
+    "mini": {"rectified_pairs": 2000, "rectified_euler_steps": 50, "rectified_reflow_steps": 167,
+             "rectified_distill_steps": 33, "rectified_batch": 32, "rectified_lr": 2e-5},
     "smoke": {"rectified_pairs": 32, "rectified_euler_steps": 4, "rectified_reflow_steps": 3,
               "rectified_distill_steps": 2, "rectified_batch": 8},
     # paper: 50k pairs, 500 steps; 50 and 10 epochs of 50k pairs at batch 32; lr 1e-5
@@ -243,7 +245,7 @@ for _name, _values in _BASELINE_PRESETS.items():
 # are the library functions of scflow/t2i and scflow.hub.load_sd_pipeline_parts.
 PARAMS.update({
     "t2i_arch": Param(str, "text-conditional velocity-net config (scflow.nets.CONFIGS)",
-                      choices=("cond_unet_tiny", "cond_unet_mini")),
+                      choices=("cond_unet_tiny", "cond_unet_small", "cond_unet_mini")),
     "text_max_length": Param(int, "tokens per caption (SD / CLIP: 77; the digit captions fit 16)",
                              ge=8, le=77),
     "caption_templates": Param(int, "how many caption templates describe each digit", ge=1, le=5),
@@ -262,7 +264,7 @@ PARAMS.update({
     "clip_pretrained": Param(str, "open_clip pretrained tag or a local weights file"),
 })
 _T2I_PRESETS: dict[str, dict[str, Any]] = {
-    "mini": {"t2i_arch": "cond_unet_mini", "text_max_length": 16, "caption_templates": 5,
+    "mini": {"t2i_arch": "cond_unet_small", "text_max_length": 16, "caption_templates": 5,
              "t2i_teacher_steps": 1000, "reflow_pairs": 1000, "reflow_euler_steps": 25,
              "reflow_steps": 500, "t2i_guidance": 1.5, "t2i_distill_steps": 200,
              "t2i_warmup_rf": 50, "t2i_warmup_bi": 50, "timing_repeats": 3,

@@ -1,4 +1,4 @@
-"""Aggregation: results CSVs -> the paper's Tables 3-6 with the paper's numbers beside ours.
+"""Aggregation: results CSVs -> the paper's Tables 1-6 with the paper's numbers beside ours.
 
 ``python -m scflow.report --preset mini`` (or notebook ``07_tables_and_figures``) reads every
 ``results/<preset>/*.csv``, matches each row of the paper's tables (data file
@@ -22,6 +22,11 @@ import pandas as pd
 from scflow.results import COLUMNS, results_dir
 
 PAPER_NUMBERS = Path(__file__).with_name("data") / "paper_numbers.csv"
+PAPER_NUMBERS_T2I = Path(__file__).with_name("data") / "paper_numbers_t2i.csv"
+T2I_TITLES = {
+    "1": "Table 1 (text-to-image; paper: COCO 2014, FID-30k)",
+    "2": "Table 2 (text-to-image; paper: COCO 2017, FID-5k, seconds per image)",
+}
 NFES = (1, 2, 4, 8, 16, 25)
 TABLE_NFES: dict[str, tuple[int, ...]] = {
     "3": (1, 2, 25), "4": (1, 2, 4, 8, 16), "5": (1, 2, 4, 8, 16), "6": (1, 2, 4, 8, 16),
@@ -86,6 +91,43 @@ def compare_table(results: pd.DataFrame, paper: pd.DataFrame, table: str,
     sub["ours"] = sub["ours"].astype(float)
     sub["run_done"] = sub.run.isin(set(results.run))
     return sub[["row", "run", "method", "nfe", "ours", "paper", "run_done"]].reset_index(drop=True)
+
+
+def load_paper_t2i(path: str | Path = PAPER_NUMBERS_T2I) -> pd.DataFrame:
+    """The paper's Tables 1-2 (text-to-image): table, row, run, method, nfe, fid, clip,
+    precision, recall, time_s (NaN where the paper reports nothing); file order."""
+    return pd.read_csv(path, comment="#", dtype={"table": str})
+
+
+def t2i_markdown(results: pd.DataFrame, paper_t2i: pd.DataFrame, table: str) -> str:
+    """One text-to-image table: per (row, NFE), ours / paper for FID, precision, recall and
+    seconds per image; our prompt accuracy beside the paper's CLIP score (not the same metric:
+    see ``scflow.metrics.METRIC_DOCS``)."""
+    sub = paper_t2i[paper_t2i.table == table]
+    done = set(results.run)
+    cols = [("fid", "fid", "FID"), ("precision", "precision", "precision"),
+            ("recall", "recall", "recall"), ("sec_per_image", "time_s", "s / image")]
+    lines = ["| row | NFE | " + " | ".join(f"{c[2]}: ours / paper" for c in cols)
+             + " | prompt accuracy (ours) | CLIP (paper) |",
+             "|" + "---|" * (len(cols) + 4)]
+    for r in sub.itertuples():
+        cells = []
+        for metric, paper_col, _ in cols + [("prompt_accuracy", "clip", "")]:
+            v = our_value(results, r.run, r.method, int(r.nfe), metric)
+            ours = _num(v) if v is not None else "n/e" if r.run in done else MISSING
+            cells.append(f"{ours} / {_paper_num(float(getattr(r, paper_col)))}")
+        acc, clip = cells[-1].split(" / ")
+        lines.append(f"| {r.row} | {r.nfe} | " + " | ".join(cells[:-1]) + f" | {acc} | {clip} |")
+    return "\n".join(lines)
+
+
+def t2i_speed_line(results: pd.DataFrame) -> str:
+    """The seconds-per-image ratio 2-RF NFE 25 / SCFlow NFE 1, ours beside the paper's."""
+    slow = our_value(results, "t2i", "2-rf", 25, "sec_per_image")
+    fast = our_value(results, "t2i", "scflow", 1, "sec_per_image")
+    ours = f"{slow / fast:.1f}x ({_num(slow)} s vs {_num(fast)} s)" if slow and fast else MISSING
+    return (f"Seconds per image, 2-RF at NFE 25 / SCFlow at NFE 1 (with the VAE decode, one "
+            f"harness): ours {ours}; paper 0.88 s / 0.09 s = 9.8x (A100).")
 
 
 def missing_runs(results: pd.DataFrame, paper: pd.DataFrame) -> list[str]:
@@ -178,10 +220,26 @@ def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
         f"updates at batch {p['rectified_batch']} | 50k pairs by 500 steps; 50 + 10 epochs |",
         f"| FID | features `{', '.join(backends) or p['fid_backend']}`, "
         f"{', '.join(map(str, n_samples)) or p['n_eval']} samples per FID | Inception, 50k |",
+        f"| text-to-image | `{p['t2i_arch']}` on digit captions: 1-RF {p['t2i_teacher_steps']} "
+        f"steps, reflow on {p['reflow_pairs']} pairs -> 2-RF {p['reflow_steps']} steps, CFG "
+        f"{p['t2i_guidance']}; students {p['t2i_distill_steps']} updates; FID on "
+        f"{p['n_eval']} prompts, prompt accuracy for CLIP | 2-RF from SD 1.5, 18k iterations "
+        f"on LAION; COCO prompts; CLIP score |",
         f"| seeds | one ({p['seed']}) | one (not stated) |",
         f"| wall time | {total / 60:.1f} min over {int((~times.alias).sum())} runs "
-        f"(sum of the runs' wall_time_s; cached artefacts are reused, aliases not counted) | - |",
+        f"(sum of the runs' wall_time_s; cached artefacts are reused, aliases not counted); "
+        f"first start to last finish {_span_minutes(results)} (runs overlap with --jobs) | - |",
     ]
+
+
+def _span_minutes(results: pd.DataFrame) -> str:
+    """Minutes from the earliest run start (timestamp - wall_time_s) to the latest row."""
+    try:
+        ts = pd.to_datetime(results.timestamp, utc=True)
+        start = (ts - pd.to_timedelta(pd.to_numeric(results.wall_time_s), unit="s")).min()
+        return f"{(ts.max() - start).total_seconds() / 60:.1f} min"
+    except (ValueError, TypeError, KeyError):
+        return "-"
 
 
 def _data_size(p: dict[str, Any]) -> str:
@@ -225,6 +283,14 @@ def build_report(preset: str, folder: str | Path | None = None,
         out += [f"**Missing runs** ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing)
                 + ". Their cells read `missing`; claims that need them are inconclusive.", ""]
     out += ["## Claims of the paper", "", claims_markdown(CLAIMS, results, paper), ""]
+    paper_t2i = load_paper_t2i()
+    for table, title in T2I_TITLES.items():
+        out += [f"## {title}", "", t2i_markdown(results, paper_t2i, table), ""]
+        if table == "2":
+            out += [t2i_speed_line(results), ""]
+        for caption, rel in figures:
+            if caption.startswith(f"Table {table}"):
+                out += _figure(folder, caption, rel)
     for table, title in TABLE_TITLES.items():
         out += [f"## {title}", "", table_markdown(compare_table(results, paper, table)), ""]
         for caption, rel in figures:

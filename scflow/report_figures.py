@@ -127,6 +127,9 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
     for name, (title, panels) in PAPER_FIGURES.items():
         paths = [(label, folder / "figures" / f"{stem}.png") for label, stem in panels]
         save(stack_pngs(paths, title), f"report_{name}", title)
+    if (folder / "figures" / "t2i_samples.png").exists():  # notebook 08's grid, shown as is
+        out.append(("Table 1 (text-to-image): samples per prompt at NFE 1 / 2 / 25",
+                    "figures/t2i_samples.png"))
     return out
 
 

@@ -26,12 +26,15 @@ import argparse
 import contextlib
 import csv
 import io
+import json
 import os
 import re
+import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +47,7 @@ from scflow.params import ParameterError, RunParams, resolve_notebook_params, un
 from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
 from scflow.results import read_config_hash, results_path
 
-SPEC_KEYS = ("notebook", "run_name", "parameters")
+SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -65,6 +68,7 @@ class PlannedRun:
     output: Path
     log: Path
     notes: list[str] = field(default_factory=list)
+    barrier: bool = False  # starts only after every earlier run of the batch has finished
 
     @property
     def name(self) -> str:
@@ -163,8 +167,12 @@ def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
     output = runs_dir / preset / f"{run_name}.ipynb"
     if nb_dir.resolve() in output.resolve().parents:
         raise RunConfigError(f"{file}: executed notebooks must not be written into {nb_dir}")
+    barrier = spec.get("barrier", False)
+    if not isinstance(barrier, bool):
+        raise RunConfigError(f"{file}: `barrier:` must be true or false, not {barrier!r}")
     run = PlannedRun(file, nb, params, overrides, comment,
-                     results_path(preset, run_name), output, output.with_suffix(".log"))
+                     results_path(preset, run_name), output, output.with_suffix(".log"),
+                     barrier=barrier)
     chosen = preset_values(preset)
     for key, value in overrides.items():  # the price of the preset rule (see resolve docstring)
         if preset != "mini" and key in PRESETS["mini"] and params[key] != value:
@@ -214,23 +222,51 @@ def _kernel_env(nb_dir: Path) -> Iterator[None]:
 
 
 def execute(run: PlannedRun) -> None:
-    """Execute one notebook with papermill; its cell output goes to ``run.log``."""
+    """Execute one notebook with papermill in this process; its cell output goes to ``run.log``."""
+    with _kernel_env(run.notebook.parent):
+        _execute(_job(run))
+
+
+def _job(run: PlannedRun) -> dict[str, Any]:
+    """What a process needs to execute ``run`` (plain JSON: it crosses process boundaries)."""
+    return {"notebook": str(run.notebook), "output": str(run.output), "log": str(run.log),
+            "parameters": run.injected(),
+            "header": f"# {run.file} -> {run.notebook.name}, preset {run.params.preset}, "
+                      f"config {run.params.config_hash}"}
+
+
+def _execute(job: dict[str, Any]) -> None:
     import papermill
 
-    run.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(run.log, "w") as log:
-        log.write(f"# {run.file} -> {run.notebook.name}, preset {run.params.preset}, "
-                  f"config {run.params.config_hash}\n")
+    output, log_path = Path(job["output"]), Path(job["log"])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        log.write(job["header"] + "\n")
         log.flush()
         try:
-            with _kernel_env(run.notebook.parent):
-                papermill.execute_notebook(
-                    str(run.notebook), str(run.output), parameters=run.injected(),
-                    kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT),
-                    stdout_file=log, stderr_file=log)
+            papermill.execute_notebook(
+                job["notebook"], str(output), parameters=job["parameters"],
+                kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT),
+                stdout_file=log, stderr_file=log)
         except BaseException:
             log.write("\n" + traceback.format_exc())
             raise
+
+
+def execute_in_subprocess(run: PlannedRun, threads: int) -> None:
+    """Execute ``run`` in a child process limited to ``threads`` CPU threads (parallel batches).
+
+    Raises ``RuntimeError`` with the child's last error line when the notebook failed.
+    """
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(threads))  # torch in the kernel reads these at import
+    cmd = [sys.executable, "-m", "scflow.run", "--execute-job", json.dumps(_job(run)),
+           "--notebooks-dir", str(run.notebook.parent)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(REPO_ROOT))
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise RuntimeError(lines[-1] if lines else f"exit code {proc.returncode}")
 
 
 def _alias(run: PlannedRun, source: PlannedRun) -> None:
@@ -248,11 +284,28 @@ def _alias(run: PlannedRun, source: PlannedRun) -> None:
                        f"{run.params.config_hash}); results copied from {source.csv}\n")
 
 
-def run_batch(runs: Sequence[PlannedRun], force: bool = False,
-              out: Any = None) -> list[tuple[PlannedRun, str]]:
-    """Execute, skip or alias every planned run; return the failures as (run, reason)."""
+def _now(fn: Callable[[PlannedRun], None], run: PlannedRun) -> Future:
+    """Run ``fn(run)`` in this thread and return it as a finished future (``jobs == 1``)."""
+    fut: Future = Future()
+    try:
+        fn(run)
+        fut.set_result(None)
+    except Exception as err:  # noqa: BLE001 - reported by the scheduler
+        fut.set_exception(err)
+    return fut
+
+
+def run_batch(runs: Sequence[PlannedRun], force: bool = False, out: Any = None,
+              jobs: int = 1) -> list[tuple[PlannedRun, str]]:
+    """Execute, skip or alias every planned run; return the failures as (run, reason).
+
+    ``jobs > 1`` executes that many notebooks at once, each in its own process with
+    ``cpu_count // jobs`` threads. Runs start in file order; a run identical to one still in
+    flight waits for it (then it is an alias), and a ``barrier`` run waits for every earlier one.
+    """
     out = out or sys.stdout
     t0, n = time.perf_counter(), len(runs)
+    number = {id(r): i for i, r in enumerate(runs, 1)}
     done: dict[str, PlannedRun] = {}  # config hash -> run whose CSV holds the results
     failed: dict[str, PlannedRun] = {}
     if not force:
@@ -260,47 +313,77 @@ def run_batch(runs: Sequence[PlannedRun], force: bool = False,
             if read_config_hash(run.csv) == run.params.config_hash:
                 done.setdefault(run.params.config_hash, run)
     failures: list[tuple[PlannedRun, str]] = []
-    for i, run in enumerate(runs, 1):
-        h, tr = run.params.config_hash, time.perf_counter()
-        head = f"[{i}/{n}] {run.name} ({run.notebook.stem}, {h})"
-        for note in run.notes:
-            print(f"{head}: note: {note}", file=out, flush=True)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+
+    def head(run: PlannedRun) -> str:
+        return f"[{number[id(run)]}/{n}] {run.name} ({run.notebook.stem}, {run.params.config_hash})"
+
+    def settle(run: PlannedRun) -> None:
+        """A run whose configuration already ran (or failed) in this batch or before."""
+        h = run.params.config_hash
         if h in failed:
             failures.append((run, f"identical to failed run {failed[h].name}"))
-            print(f"{head}: not run, identical to failed {failed[h].name}", file=out)
-            continue
-        if h in done:
-            if done[h] is run or (read_config_hash(run.csv) == h and not force):
-                print(f"{head}: skipped, {run.csv} has this configuration", file=out)
-            elif not done[h].csv.exists():
-                print(f"{head}: same configuration as {done[h].name}, which wrote no CSV",
-                      file=out)
-            else:
-                _alias(run, done[h])
-                print(f"{head}: same configuration as {done[h].name}, results copied",
-                      file=out)
-            continue
-        print(f"{head}: running ... (log {run.log})", file=out, flush=True)
-        try:
-            execute(run)
-        except Exception as err:  # a failed run must not stop the batch
+            print(f"{head(run)}: not run, identical to failed {failed[h].name}", file=out)
+        elif done[h] is run or (read_config_hash(run.csv) == h and not force):
+            print(f"{head(run)}: skipped, {run.csv} has this configuration", file=out)
+        elif not done[h].csv.exists():
+            print(f"{head(run)}: same configuration as {done[h].name}, which wrote no CSV",
+                  file=out)
+        else:
+            _alias(run, done[h])
+            print(f"{head(run)}: same configuration as {done[h].name}, results copied", file=out)
+
+    def finish(run: PlannedRun, err: BaseException | None, started: float) -> None:
+        h = run.params.config_hash
+        if err is not None:
             failed[h] = run
             reason = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)
             failures.append((run, reason))
-            print(f"{head}: FAILED after {time.perf_counter() - tr:.0f}s: {reason}", file=out)
-            continue
+            print(f"{head(run)}: FAILED after {time.perf_counter() - started:.0f}s: {reason}",
+                  file=out, flush=True)
+            return
         written = read_config_hash(run.csv)
         if written is None:
-            print(f"{head}: warning: the notebook wrote no {run.csv}", file=out)
+            print(f"{head(run)}: warning: the notebook wrote no {run.csv}", file=out)
         elif written != h:
             failed[h] = run
-            failures.append((run, f"notebook wrote config hash {written}, expected {h}: "
-                                  f"does it call resolve_notebook_params({run.notebook.stem!r}, ...)?"))
-            print(f"{head}: FAILED: config hash mismatch", file=out)
-            continue
+            failures.append((run, f"notebook wrote config hash {written}, expected {h}: does it "
+                                  f"call resolve_notebook_params({run.notebook.stem!r}, ...)?"))
+            print(f"{head(run)}: FAILED: config hash mismatch", file=out, flush=True)
+            return
         done[h] = run
-        print(f"{head}: ok in {time.perf_counter() - tr:.0f}s "
+        print(f"{head(run)}: ok in {time.perf_counter() - started:.0f}s "
               f"(batch {time.perf_counter() - t0:.0f}s)", file=out, flush=True)
+
+    pending = list(runs)
+    running: dict[Future, tuple[PlannedRun, float]] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while pending or running:
+            for run in list(pending):
+                h = run.params.config_hash
+                if run.barrier and (running or pending[0] is not run):
+                    break  # nothing after a barrier starts before it
+                if any(r.params.config_hash == h for r, _ in running.values()):
+                    continue  # its twin is in flight: alias it once that one has finished
+                if h in failed or h in done:
+                    pending.remove(run)
+                    settle(run)
+                    continue
+                if len(running) >= jobs:
+                    break
+                pending.remove(run)
+                for note in run.notes:
+                    print(f"{head(run)}: note: {note}", file=out, flush=True)
+                print(f"{head(run)}: running ... (log {run.log})", file=out, flush=True)
+                started = time.perf_counter()
+                fut = (_now(execute, run) if jobs == 1 else
+                       pool.submit(execute_in_subprocess, run, threads))
+                running[fut] = (run, started)
+            if running:
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    run, started = running.pop(fut)
+                    finish(run, fut.exception(), started)
     return failures
 
 
@@ -351,9 +434,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="validate and show the plan only")
     ap.add_argument("--list", action="store_true", help="list the runs and their status")
     ap.add_argument("--force", action="store_true", help="rerun even if results exist")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="notebooks executed at once, each in its own process with "
+                         "cpu_count/jobs threads (default 1)")
+    ap.add_argument("--execute-job", default=None, help=argparse.SUPPRESS)  # child of --jobs
     ap.add_argument("--notebooks-dir", type=Path, default=None,
                     help="where notebooks are looked up (default: $SCFLOW_NOTEBOOKS or notebooks/)")
     args = ap.parse_args(argv)
+    if args.execute_job is not None:  # one notebook, in a child process of a parallel batch
+        with _kernel_env(args.notebooks_dir or notebooks_dir()):
+            _execute(json.loads(args.execute_job))
+        return 0
+    if args.jobs < 1:
+        print(f"--jobs must be >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
     try:
         runs = plan(args.paths, args.preset, args.notebooks_dir)
     except RunConfigError as err:
@@ -365,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list or args.dry_run:
         _describe(runs, args.force, detail=args.dry_run, out=sys.stdout)
         return 0
-    failures = run_batch(runs, force=args.force)
+    failures = run_batch(runs, force=args.force, jobs=args.jobs)
     if failures:
         print(f"\n{len(failures)} of {len(runs)} runs failed:", file=sys.stderr)
         for run, reason in failures:

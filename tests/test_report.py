@@ -176,9 +176,9 @@ def test_verdict_rule(lhs, op, rhs, expected):
 def test_every_claim_holds_on_the_papers_own_numbers(paper):
     """The rules encode the paper's claims: on the paper's FIDs each one is reproduced."""
     df = claims.judge_all(claims.CLAIMS, report.load_results(Path("/nonexistent")), paper)
-    fid_claims = [c.key for c in claims.CLAIMS if c.lhs.metric == "fid"]
-    assert set(df[df.key.isin(fid_claims)].paper_verdict) == {REPRODUCED}
-    assert set(df[~df.key.isin(fid_claims)].paper_verdict) == {"n/a"}
+    paper_has = [c.key for c in claims.CLAIMS if c.lhs.metric in ("fid", "sec_per_image")]
+    assert set(df[df.key.isin(paper_has)].paper_verdict) == {REPRODUCED}
+    assert set(df[~df.key.isin(paper_has)].paper_verdict) == {"n/a"}  # metrics of ours only
     assert set(df.verdict) == {INCONCLUSIVE}  # no results at all: nothing is decided
 
 
@@ -212,7 +212,9 @@ def test_quantity_reductions():
 
 
 def test_claims_name_existing_table_rows(paper):
-    rows = set(zip(paper.table, paper.row, strict=True))
+    t2i = report.load_paper_t2i()
+    rows = set(zip(paper.table, paper.row, strict=True)) | set(zip(t2i.table, t2i.row,
+                                                                   strict=True))
     for c in claims.CLAIMS:
         for q in (c.lhs, c.rhs):
             assert all((q.table, r) in rows for r in q.rows), (c.key, q)
@@ -224,3 +226,28 @@ def test_csv_columns_unchanged():
 
     assert {"run", "method", "nfe", "metric", "value", "config_hash", "wall_time_s"} <= set(COLUMNS)
     assert isinstance(report.load_results(Path("/nonexistent")), pd.DataFrame)
+
+
+def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
+    """Tables 1-2: our t2i.csv numbers in the right (row, NFE) cells, the paper's beside them."""
+    from scflow.results import COLUMNS
+
+    rows = []
+    for method, nfe, fid in (("2-rf", 25, 3.0), ("2-rf", 1, 40.0), ("scflow", 1, 9.0),
+                             ("scflow", 2, 8.0), ("cd", 1, 30.0), ("2-rf+distill", 1, 20.0)):
+        for metric, value in (("fid", fid), ("sec_per_image", 0.01 * nfe),
+                              ("prompt_accuracy", 0.5)):
+            rows.append({c: "" for c in COLUMNS} | dict(run="t2i", method=method, nfe=nfe,
+                                                        metric=metric, value=value))
+    import pandas as pd
+
+    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(tmp_path / "t2i.csv", index=False)
+    results = report.load_results(tmp_path)
+    md = report.t2i_markdown(results, report.load_paper_t2i(), "1")
+    assert "| Ours-0.9B | 1 | 9 / 11.91 |" in md and "| LCM (CD) | 1 | 30 / 35.56 |" in md
+    assert "| 2-RF teacher | 25 | 3 / 11.08 |" in md
+    assert "25.0x" in report.t2i_speed_line(results)  # 0.25 s at NFE 25 vs 0.01 s at NFE 1
+    df = claims.judge_all(claims.CLAIMS, results, report.load_paper_numbers())
+    verdicts = dict(zip(df.key, df.verdict, strict=True))
+    assert verdicts["t1_2rf"] == verdicts["t1_lcm"] == verdicts["t1_instaflow"] == REPRODUCED
+    assert verdicts["t1_two_step"] == REPRODUCED and verdicts["t2_speed"] == REPRODUCED
