@@ -38,6 +38,34 @@ def test_failed_build_leaves_nothing(tmp_path):
     assert not [p for p in final.parent.iterdir() if p.name.startswith(f".{final.name}")]
 
 
+BUILD_ONCE = """
+import sys, time
+from pathlib import Path
+from scflow.cache import cached
+def build(d):
+    with open(sys.argv[1], "a") as fh:
+        fh.write("built\\n")
+    time.sleep(1.5)
+    (d / "x.txt").write_text("ok")
+path, hit = cached("shared", {"n": 7}, build)
+print(hit, (path / "x.txt").read_text())
+"""
+
+
+def test_parallel_processes_build_a_shared_entry_once(tmp_path):
+    """The runner's --jobs: two processes needing the same artefact; one builds, one waits."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "builds.txt"
+    procs = [subprocess.Popen([sys.executable, "-c", BUILD_ONCE, str(log)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = sorted(p.communicate(timeout=120)[0].split() for p in procs)
+    assert all(p.returncode == 0 for p in procs)
+    assert log.read_text().splitlines() == ["built"]
+    assert outs == [["False", "ok"], ["True", "ok"]]
+
+
 def test_atomic_write_bytes(tmp_path):
     atomic_write_bytes(tmp_path / "a" / "f.bin", b"123")
     assert (tmp_path / "a" / "f.bin").read_bytes() == b"123"
