@@ -103,11 +103,19 @@ class RunParams(dict):
 
     @property
     def config_hash(self) -> str:
-        """Hash over (notebook name, every resolved value but ``run_name``)."""
+        """Hash over (notebook name, every resolved value but ``run_name``, the preset's values).
+
+        The preset's values are included because notebooks take what they share (data,
+        autoencoder, teacher, feature classifier) from the preset, not from their own
+        parameters: a changed preset must not leave stale results looking finished.
+        """
         from scflow.cache import config_hash
+        from scflow.presets import PRESET_NAMES, preset_values
 
         values = {k: v for k, v in self.items() if k != "run_name"}
-        return config_hash({"notebook": self.notebook, "params": values})
+        preset = values.get("preset")
+        upstream = preset_values(preset) if preset in PRESET_NAMES else None
+        return config_hash({"notebook": self.notebook, "params": values, "preset": upstream})
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -132,3 +132,13 @@ def test_parameters_cell_requires_exactly_one_tagged_cell(tmp_path):
     for name, tags in (("none", [[]]), ("two", [["parameters"], ["parameters"]])):
         with pytest.raises(NotebookError, match="exactly one"):
             parameters_cell(_write_nb(tmp_path / f"{name}.ipynb", tags))
+
+
+def test_config_hash_follows_the_preset_values(monkeypatch):
+    """Notebooks take the autoencoder / teacher from the preset: changing the preset (not the
+    notebook's parameters) must change the hash, or resume would keep stale results."""
+    from scflow import presets
+
+    before = resolve_notebook_params("nb", values()).config_hash
+    monkeypatch.setitem(presets.PRESETS["mini"], "teacher_steps", 12345)
+    assert resolve_notebook_params("nb", values()).config_hash != before
