@@ -30,12 +30,13 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
-from scflow.distill import DistillConfig, Distiller, LatentData, draw_inputs
+from scflow.distill import DistillConfig, LatentData, draw_inputs
 from scflow.ema import ema_update_
 from scflow.fidelity import make_fidelity
 from scflow.flow import f_theta, interpolant
 from scflow.nets import build_velocity_net
 from scflow.timeskip import time_skip
+from scflow.trainer import Distiller
 
 
 class SequentialDistiller(Distiller):

@@ -85,7 +85,7 @@ def _sd(module: nn.Module | None) -> dict[str, Any] | None:
 
 
 def checkpoint_state(d: Any) -> dict[str, Any]:
-    """Everything needed to continue the run of the :class:`scflow.distill.Distiller` ``d``."""
+    """Everything needed to continue the run of the :class:`scflow.trainer.Distiller` ``d``."""
     return {
         "format": FORMAT_VERSION, "step": d.step_count, "config": _jsonable(d.cfg.as_dict()),
         "teacher_config": net_config(d.teacher), "student_config": net_config(d.student),

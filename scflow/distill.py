@@ -1,4 +1,7 @@
-"""Self-Corrected Flow distillation: the training step of Algorithm 1 and its trainer.
+"""Self-Corrected Flow distillation: the training step of Algorithm 1 (the math of one update).
+
+The trainer that owns the networks and optimizers and runs these steps is
+:class:`scflow.trainer.Distiller`.
 
 The four networks, named the same everywhere in this project:
 
@@ -12,7 +15,7 @@ The four networks, named the same everywhere in this project:
 - ``eval_ema``: a second, slower EMA of the student used for sampling and evaluation (the
   authors' code; the paper has one EMA). Starts from the student, not from random weights.
 
-Per update (:func:`compute_losses`, then :meth:`Distiller.train_step`):
+Per update (:func:`compute_losses`, then :meth:`scflow.trainer.Distiller.train_step`):
 ``L = L_CD + [it >= N_GAN] l_GAN L_GAN + [it >= N_RF] l_RF L_RF + [it >= N_BI] l_BI L_BI``,
 one backward, one optimizer step, the two EMA updates, one discriminator update.
 ``it`` counts updates from 1 like Algorithm 1's ``iter``. Network calls that can share a forward
@@ -27,7 +30,6 @@ run on several processes see exactly the draws of one uninterrupted single-proce
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -35,23 +37,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-import torch.distributed as dist
-from accelerate import Accelerator
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from scflow.checkpoint import load_checkpoint, save_checkpoint
-from scflow.discriminator import (
-    Discriminator,
-    LatentDiscriminator,
-    discriminator_loss,
-    generator_loss,
-)
-from scflow.ema import ema_update_, frozen_copy
+from scflow.discriminator import Discriminator, generator_loss
 from scflow.fidelity import FidelityConfig, _integer, _number, make_fidelity
-from scflow.flow import VelocityFn, f_theta, guided, interpolant
+from scflow.flow import VelocityFn, f_theta, interpolant
 from scflow.losses import bi_loss, cd_loss, late_mask, reflow_input, rf_loss
-from scflow.samplers import sample_batched
 from scflow.timeskip import sample_times, time_skip
 
 TERMS = ("cd", "gan", "rf", "bi")
@@ -266,158 +257,3 @@ def autocast_for(cfg: DistillConfig, device: torch.device) -> Callable[[], Abstr
     if cfg.mixed_precision == "bf16":
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext
-
-
-
-# --- the trainer -------------------------------------------------------------------------------
-class Distiller:
-    """Owns teacher, student, target, eval_ema, discriminator, optimizers; runs Algorithm 1.
-
-    Args:
-        teacher: the frozen velocity net (``v = teacher(z, t, cond)``); deep-copied into the
-            student, never modified.
-        data: the training latents (and conditions).
-        cfg: hyperparameters and fidelity switches.
-        null_cond: the null condition for CFG (default: ``teacher.null_cond`` if it has one).
-        disc: a custom discriminator (default: :class:`LatentDiscriminator` when lambda_GAN > 0).
-        device: "auto" (accelerate picks), "cpu" or "cuda".
-        ckpt_dir: where :meth:`train` keeps ``last.pt`` (None: no checkpoints).
-
-    Several processes (``accelerate launch`` / ``torchrun``) split each global batch; gradients
-    are averaged with one all-reduce per optimizer (explicit, so that the student's two forward
-    passes and the R1 double-backward need no DDP tricks).
-    """
-
-    def __init__(self, teacher: nn.Module, data: LatentData, cfg: DistillConfig | None = None, *,
-                 null_cond: object | None = None, disc: nn.Module | None = None,
-                 device: str = "auto", ckpt_dir: str | None = None) -> None:
-        self.cfg = cfg = cfg or DistillConfig()
-        # autocast is applied by this class (cfg.mixed_precision), not by accelerate: its state is
-        # a per-process singleton, and several Distillers may live in one notebook
-        self.accelerator = Accelerator(cpu=device == "cpu")
-        dev = self.device = self.accelerator.device
-        self.data, self.ckpt_dir, self.step_count = data, ckpt_dir, 0
-        self.teacher = teacher.to(dev).eval().requires_grad_(False)
-        if null_cond is None:
-            null_cond = getattr(teacher, "null_cond", None)
-        self.teacher_v = guided(self.teacher, null_cond, cfg.guidance)  # Eq. 3 (g = 1: no CFG)
-        self.student = copy.deepcopy(self.teacher).requires_grad_(True).train()  # theta <- phi
-        self.target = frozen_copy(self.student)  # theta~ <- theta
-        self.eval_ema = frozen_copy(self.student)
-        self.disc: nn.Module | None = None
-        if cfg.lambda_gan > 0:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(cfg.seed)
-                self.disc = disc or LatentDiscriminator(data.latents.shape[1], cfg.disc_width,
-                                                        cfg.fidelity.d_head)
-            self.disc.to(dev).train()
-        f = cfg.fidelity
-        self.opt = torch.optim.AdamW(self.student.parameters(), lr=f.student_lr,
-                                     weight_decay=cfg.weight_decay)
-        self.d_opt = None if self.disc is None else torch.optim.AdamW(
-            self.disc.parameters(), lr=f.disc_lr, weight_decay=cfg.weight_decay)
-        self._autocast = autocast_for(cfg, dev)
-        for m in (self.student, self.target, self.eval_ema, self.disc):
-            self._broadcast(m)  # identical start on every process
-
-    # --- one update ------------------------------------------------------------------------
-    def train_step(self) -> dict[str, float]:
-        """One update of Algorithm 1 (+ one discriminator update); returns the loss terms."""
-        cfg, f, acc = self.cfg, self.cfg.fidelity, self.accelerator
-        it = self.step_count + 1  # Algorithm 1's iter
-        x = draw_inputs(self.data, cfg, it, acc.process_index, acc.num_processes, self.device)
-        with self._autocast():
-            out = compute_losses(self.teacher_v, self.student, self.target, self.disc, x, cfg, it)
-            d_parts: dict[str, Tensor] = {}
-            if "gan" in out.terms:  # Eq. 7, D side, on sg(x1) of this update (R1 on z0)
-                d_total, d_parts = discriminator_loss(self.disc, x.z0, out.x1, cfg.r1_gamma,
-                                                      x.t, x.cond)
-        names = list(out.terms) + ["total"] + list(d_parts)
-        vals = torch.stack([*out.terms.values(), out.total.detach(), *d_parts.values()])
-        logs = dict(zip(names, acc.reduce(vals.float(), "mean").tolist(), strict=True))
-        check_finite(it, logs)  # nothing has been applied yet
-        self.opt.zero_grad(set_to_none=True)
-        out.total.backward()  # Alg. 1: one backward of L_distill
-        self._allreduce_grads(self.student)
-        self.opt.step()  # Alg. 1: theta <- theta - eta grad L_distill
-        ema_update_(self.target, self.student, f.target_decay)  # Alg. 1: theta~ <- mu theta~ + ...
-        ema_update_(self.eval_ema, self.student, f.eval_decay)  # evaluation EMA (code)
-        if d_parts:  # one discriminator update per student update
-            self.d_opt.zero_grad(set_to_none=True)
-            d_total.backward()
-            self._allreduce_grads(self.disc)
-            self.d_opt.step()
-        self.step_count = it
-        return logs
-
-    def train(self, steps: int, progress: bool = False,
-              callback: Callable[[int, dict[str, float]], None] | None = None
-              ) -> list[dict[str, float]]:
-        """Run ``steps`` more updates; checkpoint to ``ckpt_dir/last.pt`` periodically and at the end.
-
-        On a non-finite loss the error propagates and ``last.pt`` stays the last good state.
-        """
-        history = []
-        bar = tqdm(range(steps), disable=not progress or not self.accelerator.is_main_process)
-        for _ in bar:
-            logs = self.train_step()
-            history.append({"step": self.step_count, **logs})
-            if callback is not None:
-                callback(self.step_count, logs)
-            every = self.cfg.ckpt_every
-            if self.ckpt_dir and every and self.step_count % every == 0:
-                self.save()
-            bar.set_postfix(cd=f"{logs['cd']:.4f}", refresh=False)
-        if self.ckpt_dir and steps and not (self.cfg.ckpt_every
-                                            and self.step_count % self.cfg.ckpt_every == 0):
-            self.save()
-        return history
-
-    # --- sampling and persistence ----------------------------------------------------------
-    def sample(self, z1: Tensor, nfe: int, cond: Tensor | None = None, net: str = "eval_ema",
-               batch_size: int = 256) -> Tensor:
-        """Deterministic Euler samples (:func:`scflow.samplers.sample_batched`) of one net."""
-        nets = {"eval_ema": self.eval_ema, "student": self.student, "target": self.target,
-                "teacher": self.teacher_v}
-        if net not in nets:
-            raise ValueError(f"net must be one of {list(nets)} (got {net!r})")
-        cond = None if cond is None else cond.to(self.device)
-        with self._autocast():
-            out = sample_batched(nets[net], z1.to(self.device), nfe, cond, batch_size)
-        return out.float()
-
-    def save(self, path: str | None = None) -> str:
-        """Atomic checkpoint (default ``ckpt_dir/last.pt``), written by the main process."""
-        path = path or f"{self.ckpt_dir}/last.pt"
-        if self.accelerator.is_main_process:
-            save_checkpoint(self, path)
-        self.accelerator.wait_for_everyone()
-        return path
-
-    def resume(self, path: str) -> int:
-        """Continue exactly where ``path`` stopped (teacher untouched); returns the step."""
-        return load_checkpoint(self, path)
-
-    # --- multi-process helpers ---------------------------------------------------------------
-    def _broadcast(self, module: nn.Module | None) -> None:
-        if module is None or self.accelerator.num_processes == 1:
-            return
-        for p in module.state_dict().values():
-            dist.broadcast(p.data, src=0)
-
-    def _allreduce_grads(self, module: nn.Module) -> None:
-        world = self.accelerator.num_processes
-        if world == 1:
-            return
-        params = [p for p in module.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in params])
-        dist.all_reduce(flat)
-        flat /= world
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.grad.copy_(flat[offset:offset + n].view_as(p))
-            offset += n

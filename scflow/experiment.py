@@ -127,7 +127,8 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
 
 def _distill_locked(q: dict[str, Any], s: Setup, cfg: Any, key: dict[str, Any], ckpt_dir: Path,
                     progress: bool) -> tuple[Any, list[dict[str, float]]]:
-    from scflow.distill import Distiller, LatentData
+    from scflow.distill import LatentData
+    from scflow.trainer import Distiller
 
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     (ckpt_dir / "config.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))

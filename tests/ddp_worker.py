@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from scflow.distill import DistillConfig, Distiller, LatentData
+from scflow.distill import DistillConfig, LatentData
 from scflow.fidelity import make_fidelity
 from scflow.nets import build_velocity_net
+from scflow.trainer import Distiller
 
 STEPS = 3
 

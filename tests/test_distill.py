@@ -9,7 +9,6 @@ from torch import nn
 from scflow.discriminator import LatentDiscriminator, discriminator_loss, generator_loss
 from scflow.distill import (
     DistillConfig,
-    Distiller,
     LatentData,
     NonFiniteLossError,
     StepInputs,
@@ -21,6 +20,7 @@ from scflow.distill import (
 )
 from scflow.fidelity import make_fidelity
 from scflow.nets import build_velocity_net
+from scflow.trainer import Distiller
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

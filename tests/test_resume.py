@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from scflow.checkpoint import atomic_save, capture_rng, load_teacher, restore_rng
-from scflow.distill import DistillConfig, Distiller, LatentData
+from scflow.distill import DistillConfig, LatentData
 from scflow.fidelity import make_fidelity
 from scflow.nets import build_velocity_net
+from scflow.trainer import Distiller
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

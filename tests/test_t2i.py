@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from scflow.distill import DistillConfig, Distiller, LatentData
+from scflow.distill import DistillConfig, LatentData
 from scflow.fidelity import make_fidelity
 from scflow.hub import WeightsUnavailableError, load_sd_pipeline_parts
 from scflow.nets import CONFIGS, build_velocity_net
@@ -34,6 +34,7 @@ from scflow.t2i.scores import prompt_accuracy, resolve_open_clip_weights
 from scflow.t2i.teacher import build_text_teacher, reflow, train_text_flow
 from scflow.teacher import drop_condition as drop_caption
 from scflow.text import TextEncoder, offline_clip_tokenizer
+from scflow.trainer import Distiller
 
 WORKER = Path(__file__).with_name("t2i_shard_worker.py")
 WIDTH = 32  # cond_unet_tiny's cross_attention_dim

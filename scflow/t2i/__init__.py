@@ -9,7 +9,7 @@
 | :mod:`~scflow.t2i.scores` | prompt accuracy (miniature), CLIP score with open_clip (real scale) | Tables 1-2 "CLIP" |
 | :mod:`~scflow.t2i.experiment` | the notebook's glue: data, teachers, distillation runs (cached) | Tables 1-2 rows |
 
-Distillation itself is :class:`scflow.distill.Distiller` unchanged: the teacher is called with
+Distillation itself is :class:`scflow.trainer.Distiller` unchanged: the teacher is called with
 classifier-free guidance (Eq. 3, ``guidance`` > 1, the empty prompt as null), student and
 target with the caption only, so guidance is distilled into the student.
 """

@@ -174,8 +174,9 @@ def distill_t2i(p: dict[str, Any], s: T2ISetup, method: str, progress: bool = Tr
 
     Returns ``(eval_ema, history, hit)``.
     """
-    from scflow.distill import Distiller, LatentData
+    from scflow.distill import LatentData
     from scflow.t2i.discriminator import UNetEncoderDiscriminator
+    from scflow.trainer import Distiller
 
     q = {**s.p, **p, **METHODS[method]}
     cfg = t2i_distill_config(q)
