@@ -1,6 +1,6 @@
 """Seconds per SCFlow training step: the library's batched step vs a sequential reading.
 
-Measures, at the miniature's size (unet_mini, 4x8x8 latents, batch 64, random data):
+Measures, at the miniature's size (the mini preset's net and batch, 4x8x8 latents, random data):
 
 - ``cd``: the library step with CD only (lambda_GAN = lambda_RF = lambda_BI = 0);
 - ``full``: the library step with every term on (warm-ups 0) plus the discriminator update;
@@ -35,6 +35,7 @@ from scflow.ema import ema_update_
 from scflow.fidelity import make_fidelity
 from scflow.flow import f_theta, interpolant
 from scflow.nets import build_velocity_net
+from scflow.presets import PRESETS
 from scflow.timeskip import time_skip
 from scflow.trainer import Distiller
 
@@ -138,8 +139,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=6, help="timed rounds (after 1 warm-up round)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--arch", default="unet_mini")
+    ap.add_argument("--batch", type=int, default=PRESETS["mini"]["distill_batch"],
+                    help="default: the mini preset's distillation batch")
+    ap.add_argument("--arch", default=PRESETS["mini"]["teacher_arch"],
+                    help="default: the mini preset's teacher (and student) net")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 

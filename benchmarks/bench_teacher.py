@@ -1,7 +1,6 @@
 """Teacher throughput on this machine: training steps/s and sampling images/s at NFE 1 vs 25.
 
-Measures, in one run and on the same net (``unet_mini`` on 4x8x8 latents, the miniature's
-teacher, METHOD.md Sec. 7):
+Measures, in one run and on the same net (the mini preset's teacher net on 4x8x8 latents):
 
 - training: Eq. 1 loss (:func:`scflow.flow.flow_matching_loss`) + backward + AdamW step at
   batch 64 -> steps/s and images/s;
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from scflow.flow import flow_matching_loss  # noqa: E402
 from scflow.nets import build_velocity_net, count_parameters  # noqa: E402
+from scflow.presets import PRESETS  # noqa: E402
 from scflow.samplers import euler_sample  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1,
     return sorted(times)[len(times) // 2]
 
 
-def bench(arch: str = "unet_mini", batch: int = 64, size: int = 8, channels: int = 4,
+def bench(arch: str = "unet_small", batch: int = 64, size: int = 8, channels: int = 4,
           train_steps: int = 20, sample_repeats: int = 5, nfe_high: int = 25,
           seed: int = 0, device: str = "cpu") -> dict[str, float]:
     """Run every measurement once on one freshly built net; returns the numbers."""
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: prints a small table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few repeats: a seconds-long run")
-    ap.add_argument("--arch", default="unet_mini")
+    ap.add_argument("--arch", default=PRESETS["mini"]["teacher_arch"])
     ap.add_argument("--batch", type=int, default=None, help="default 64 (8 with --quick)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
