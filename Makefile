@@ -48,6 +48,7 @@ strip: $(STAMP)
 benchmarks: $(STAMP)
 	$(PYTHON) benchmarks/bench_teacher.py
 	$(PYTHON) benchmarks/bench_distill_step.py
+	$(PYTHON) benchmarks/bench_jobs.py
 
 clean-cache:
 	rm -rf cache runs
