@@ -42,7 +42,9 @@ PARAMS: dict[str, Param] = {
     "teacher_steps": Param(int, "teacher training steps (Eq. 1)", ge=1),
     "teacher_batch": Param(int, "teacher batch size", ge=1),
     "teacher_lr": Param(float, "teacher AdamW learning rate", gt=0),
-    "teacher_ema": Param(float, "EMA decay of the teacher weights that are kept", ge=0, lt=1),
+    "teacher_ema": Param(float, "EMA decay of the teacher weights that are kept (warm-up "
+                                "min(decay, (1 + k) / (10 + k)) at update k, as diffusers)",
+                         ge=0, lt=1),
     "class_cond": Param(bool, "condition the teacher on the digit label (Eq. 2)"),
     "cond_drop": Param(float, "probability of dropping the condition (for CFG, Eq. 3)", ge=0, le=1),
     "guidance": Param(float, "classifier-free guidance scale g of Eq. 3 (1 = none)", ge=1),

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from scflow.autoencoder import ae_cache_config
 from scflow.cache import cached
-from scflow.ema import ema_update_, frozen_copy
+from scflow.ema import ema_update_, frozen_copy, warmup_decay
 from scflow.flow import flow_matching_loss
 from scflow.nets import CONFIGS, VelocityNet, build_velocity_net
 
@@ -55,7 +55,7 @@ def fit_flow(net: VelocityNet, z0: Tensor, *, steps: int, batch_size: int, lr: f
     ema = frozen_copy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
     g, losses = generator, []
-    for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=5):
+    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=5):
         idx = torch.randint(0, z0.shape[0], (batch_size,), generator=g)
         noise = torch.randn(z0[idx].shape, generator=g) if z1 is None else z1[idx]
         t = torch.rand(batch_size, generator=g)
@@ -65,7 +65,7 @@ def fit_flow(net: VelocityNet, z0: Tensor, *, steps: int, batch_size: int, lr: f
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        ema_update_(ema, net, ema_decay)
+        ema_update_(ema, net, warmup_decay(step, ema_decay))  # no share of the random init
         losses.append(loss.item())
     return ema.eval(), losses
 
@@ -94,7 +94,8 @@ def teacher_cache_config(p: dict[str, Any]) -> dict[str, Any]:
             "class_cond", "cond_drop", "seed")
     # the architecture's definition, not just its name: editing CONFIGS invalidates the cache
     return {"kind": "teacher", "latents": ae_cache_config(p) if not p["vae"] else p["vae"],
-            "arch_definition": CONFIGS[p["teacher_arch"]], **{k: p[k] for k in keys}}
+            "arch_definition": CONFIGS[p["teacher_arch"]], "ema": "warmup",
+            **{k: p[k] for k in keys}}
 
 
 def get_teacher(p: dict[str, Any], latents: Tensor, labels: Tensor | None,

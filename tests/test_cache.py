@@ -1,4 +1,4 @@
-"""Cache hit/miss by config, atomic publication, and the cached teacher."""
+"""Cache hit/miss by config, atomic publication, locks, and the cached teacher (and its EMA)."""
 
 import pytest
 import torch
@@ -103,3 +103,29 @@ def test_teacher_training_lowers_loss():
     _, losses = train_teacher(z0, None, arch="unet_tiny", steps=40, batch_size=32, lr=2e-3,
                               ema_decay=0.0)
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+
+
+def test_ema_warmup_schedule():
+    from scflow.ema import warmup_decay
+
+    assert warmup_decay(1, 0.999) == pytest.approx(2 / 11)
+    assert warmup_decay(90, 0.999) == pytest.approx(91 / 100)
+    assert warmup_decay(100_000, 0.999) == 0.999  # the cap
+    with pytest.raises(ValueError, match="from 1"):
+        warmup_decay(0, 0.999)
+
+
+def test_teacher_ema_forgets_its_random_init(one_thread):
+    """One update: EMA = d1 * init + (1 - d1) * trained with d1 = 2/11, not 0.999 * init."""
+    from scflow.nets import build_velocity_net
+    from scflow.teacher import fit_flow
+
+    torch.manual_seed(0)
+    net = build_velocity_net("unet_tiny", sample_size=8, channels=4)
+    init = {k: v.clone() for k, v in net.state_dict().items()}
+    ema, _ = fit_flow(net, torch.randn(16, 4, 8, 8), steps=1, batch_size=8, lr=1e-2,
+                      ema_decay=0.999, generator=torch.Generator().manual_seed(0))
+    trained, averaged = net.state_dict(), ema.state_dict()
+    for name, _ in net.named_parameters():
+        expected = 2 / 11 * init[name] + 9 / 11 * trained[name]
+        torch.testing.assert_close(averaged[name], expected, rtol=1e-5, atol=1e-6)

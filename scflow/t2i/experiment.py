@@ -90,7 +90,7 @@ def teacher_key(p: dict[str, Any]) -> dict[str, Any]:
     """What the 1-RF text teacher depends on."""
     keys = ("t2i_teacher_steps", "teacher_batch", "teacher_lr", "teacher_ema", "cond_drop", "seed")
     return {"kind": "t2i_teacher", "latents": ae_cache_config(p), "text": _text_key(p),
-            "arch": p["t2i_arch"], "arch_definition": CONFIGS[p["t2i_arch"]],
+            "arch": p["t2i_arch"], "arch_definition": CONFIGS[p["t2i_arch"]], "ema": "warmup",
             **{k: p[k] for k in keys}}
 
 
