@@ -31,13 +31,13 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "unet_tiny": ("UNet2DModel", dict(
         block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
         down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"))),
-    # the miniature's teacher: ~1.5M parameters on 4x8x8 latents (METHOD.md Sec. 7)
+    # session 1's miniature teacher: 2.8M parameters on 4x8x8 latents (~3x slower than unet_small)
     "unet_mini": ("UNet2DModel", dict(
         block_out_channels=(64, 128), layers_per_block=1, norm_num_groups=32,
         down_block_types=("DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=32)),
-    # the miniature's default since session 2: a quarter of unet_mini's width, ~0.7M parameters,
-    # ~3x faster per step on the 2-core CPU, so the whole mini grid fits `make reproduce`'s hour
+    # the miniature's teacher and students: half of unet_mini's width, 0.7M parameters, ~3x
+    # faster per step on the 2-core CPU, so the whole mini grid fits `make reproduce`'s hour
     "unet_small": ("UNet2DModel", dict(
         block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=16,
         down_block_types=("DownBlock2D", "AttnDownBlock2D"),

@@ -240,7 +240,7 @@ for _name, _values in _BASELINE_PRESETS.items():
 
 # === Text-to-image, Tables 1-2 in miniature (issue 5: scflow/t2i/, notebook 08) ==============
 # Kept in one block so the rest of this file is untouched. The mini values size notebook 08 to
-# about 10 minutes on 2 CPU cores once notebook 01's autoencoder and classifier are cached:
+# about 27 minutes on one CPU thread (measured, running beside notebook 01 in `make reproduce`):
 # 1-RF teacher 1000 updates, one reflow round on 1000 pairs of 25 Euler steps (500 updates),
 # 200 distillation updates per student (warm-ups of L_RF / L_BI scaled to 50). The real T2I run
 # (paper: 18k iterations from InstaFlow's 2-RF, COCO prompts) has no preset here: its parts
