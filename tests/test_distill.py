@@ -360,8 +360,9 @@ def test_config_from_preset_params():
     cfg = config_from_params(p, seed=3)
     f = cfg.fidelity
     assert (f.distance, f.time_sampling, f.trunc_rule, f.d_head) == ("l2", "grid", "t", "logit")
-    assert (f.student_lr, f.disc_lr, f.eval_decay, f.warmup_rf) == (2e-5, 1e-5, 0.99, 200)
-    assert (cfg.batch_size, cfg.seed, cfg.lambda_bi) == (64, 3, 0.1)
+    assert (f.student_lr, f.disc_lr, f.eval_decay) == (2e-5, 1e-5, 0.99)
+    assert (f.warmup_rf, cfg.batch_size) == (p["warmup_rf"], p["distill_batch"])  # mini's values
+    assert (cfg.seed, cfg.lambda_bi) == (3, 0.1)
     code = config_from_params({**p, "fidelity": "code", "distance": "l2", "disc_lr": 0.0})
     assert (code.fidelity.distance, code.fidelity.trunc_rule, code.fidelity.disc_lr) == (
         "l2", "t_s", 1e-4)

@@ -200,41 +200,47 @@ def test_run_notebook_helper(env, fake_papermill):
 
 # --- parallel batches (--jobs): each notebook in its own process ------------------------------
 
-SLEEPY = RESOLVE + "import time\ntime.sleep(float(P.n_eval) / 1000)\n" + WRITE
+# Proof of overlap that does not depend on timing: each run leaves a marker, then waits (up to
+# 60 s) for both runs' markers; it records 1 if it saw the other one while it was running.
+TOGETHER = RESOLVE + """import os, pathlib, time
+marks = pathlib.Path(os.environ["SCFLOW_RESULTS"]) / "marks"
+marks.mkdir(parents=True, exist_ok=True)
+(marks / P.run_name).touch()
+deadline = time.time() + 60
+while len(list(marks.iterdir())) < 2 and time.time() < deadline:
+    time.sleep(0.1)
+with scflow.results.ResultsWriter(P, device='cpu') as r:
+    r.add('loss', float(len(list(marks.iterdir())) >= 2), method='teacher')  # 1: saw the other
+"""
 
 
 @pytest.mark.slow
 def test_parallel_jobs_overlap_dedupe_fail_and_barrier(env, capsys):
     """Two at once: runs overlap, a twin of a run in flight becomes its alias, a failure is
     reported with the others completing, and the barrier run starts after everything else."""
-    make_notebook(env / "nbs" / "nb_sleep.ipynb", SLEEPY)
-    make_yaml(env / "runs_yaml" / "a.yaml", "notebook: nb_sleep\nparameters: {n_eval: 3000}\n")
-    make_yaml(env / "runs_yaml" / "b.yaml", "notebook: nb_sleep\nparameters: {n_eval: 3001}\n")
-    make_yaml(env / "runs_yaml" / "c_twin.yaml", "notebook: nb_sleep\nparameters: {n_eval: 3000}\n")
+    make_notebook(env / "nbs" / "nb_together.ipynb", TOGETHER)
+    make_yaml(env / "runs_yaml" / "a.yaml", "notebook: nb_together\nparameters: {n_eval: 3}\n")
+    make_yaml(env / "runs_yaml" / "b.yaml", "notebook: nb_together\nparameters: {n_eval: 4}\n")
+    make_yaml(env / "runs_yaml" / "c_twin.yaml", "notebook: nb_together\nparameters: {n_eval: 3}\n")
     make_yaml(env / "runs_yaml" / "d_fail.yaml", "notebook: nb_fail\n")
     make_yaml(env / "runs_yaml" / "z_last.yaml", "notebook: nb_ok\nbarrier: true\n")
     assert main(env / "runs_yaml", "--preset", "smoke", "--jobs", "2") == 1
     out, err = capsys.readouterr()
     res = env / "results" / "smoke"
-    assert read_config_hash(res / "a.csv") == read_config_hash(res / "c_twin.csv")
-    assert "c_twin (nb_sleep" in out and "same configuration as a, results copied" in out
-    assert "d_fail" in err and "boom" in err and not (res / "d_fail.csv").exists()
 
     def rows(name):
         with open(res / f"{name}.csv", newline="") as fh:
             return list(csv.DictReader(fh))
 
-    import datetime as dt
-
-    def span(name):  # (start, end) of a run from its CSV row
-        r = rows(name)[0]
-        end = dt.datetime.fromisoformat(r["timestamp"]).timestamp()
-        return end - float(r["wall_time_s"]), end
-
-    (a0, a1), (b0, b1), (z0, _) = span("a"), span("b"), span("z_last")
-    assert a0 < b1 and b0 < a1, "a and b should have run at the same time"
-    assert z0 >= max(a1, b1) - 1.0, "the barrier run started before the others had finished"
-    assert out.index("z_last (nb_ok") > out.index("a (nb_sleep, ")
+    assert rows("a")[0]["value"] == rows("b")[0]["value"] == "1.0", "a and b did not overlap"
+    assert read_config_hash(res / "a.csv") == read_config_hash(res / "c_twin.csv")
+    assert "c_twin (nb_together" in out and "same configuration as a, results copied" in out
+    assert "d_fail" in err and "boom" in err and not (res / "d_fail.csv").exists()
+    # the barrier run is started only after every other run has reported
+    lines = out.splitlines()
+    z_start = next(i for i, ln in enumerate(lines) if "z_last (nb_ok" in ln and "running" in ln)
+    finished = [i for i, ln in enumerate(lines) if ": ok in " in ln or "FAILED" in ln]
+    assert len(finished) == 4 and max(finished[:3]) < z_start < finished[3]
 
 
 def test_jobs_must_be_positive(env, capsys):
