@@ -8,6 +8,8 @@ PRESET ?= mini
 RUNS ?= papermill_runs
 # notebooks executed at once (each with cpu_count/JOBS threads); 2 suits the 2-core default
 JOBS ?= 2
+# extra runner flags, e.g. RUN_ARGS=--force to redo runs whose results are already committed
+RUN_ARGS ?=
 
 ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
   PYTHON := python
@@ -32,7 +34,7 @@ endif
 install: $(STAMP)
 
 reproduce: $(STAMP)
-	$(PYTHON) -m scflow.run $(RUNS) --preset $(PRESET) --jobs $(JOBS)
+	$(PYTHON) -m scflow.run $(RUNS) --preset $(PRESET) --jobs $(JOBS) $(RUN_ARGS)
 
 test: $(STAMP)
 	$(PYTHON) -m ruff check scflow tests benchmarks

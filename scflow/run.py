@@ -17,7 +17,8 @@ Resume and dedupe use the config hash of (notebook, resolved parameters but run_
 identical configurations in one batch run once and the others receive a copy of its CSV (an
 alias, noted in their log); a run whose CSV already carries the same hash is skipped unless
 ``--force``. A failed run does not stop the batch; failures are listed at the end and the exit
-code is 1 (2 for invalid run files).
+code is 1 (2 for invalid run files). ``--jobs N`` runs N notebooks at once, each in its own
+process (see :func:`run_batch`); a run file with ``barrier: true`` starts after all earlier ones.
 """
 
 from __future__ import annotations
