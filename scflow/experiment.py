@@ -113,8 +113,9 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
     loss history beside them: a killed run continues from its last checkpoint, and a finished
     one is loaded instead of retrained. Returns ``(distiller, history)``.
     """
-    from scflow.distill import config_from_params
+    from scflow.distill import LatentData, config_from_params
     from scflow.teacher import teacher_cache_config
+    from scflow.trainer import Distiller
 
     q = {**s.p, **p, **(method or {})}  # unexposed knobs: the preset's values
     cfg = config_from_params(q, seed=q["seed"])
@@ -122,26 +123,19 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
            "steps": q["distill_steps"]}
     ckpt_dir = entry_dir("distill", key)
     with entry_lock(ckpt_dir):  # a parallel run training the same student: wait, then reuse it
-        return _distill_locked(q, s, cfg, key, ckpt_dir, progress)
-
-
-def _distill_locked(q: dict[str, Any], s: Setup, cfg: Any, key: dict[str, Any], ckpt_dir: Path,
-                    progress: bool) -> tuple[Any, list[dict[str, float]]]:
-    from scflow.distill import LatentData
-    from scflow.trainer import Distiller
-
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    (ckpt_dir / "config.json").write_text(json.dumps(key, sort_keys=True, indent=1, default=str))
-    cond = s.data.labels if s.p["class_cond"] else None
-    d = Distiller(s.teacher, LatentData(s.latents, cond), cfg, device=q["device"],
-                  ckpt_dir=str(ckpt_dir))
-    hist_file = ckpt_dir / "history.json"
-    history: list[dict[str, float]] = []
-    if (ckpt_dir / "last.pt").exists():
-        d.resume(str(ckpt_dir / "last.pt"))
-        history = json.loads(hist_file.read_text())[: d.step_count]
-    chunk = q["ckpt_every"] or q["distill_steps"]
-    while d.step_count < q["distill_steps"]:
-        history += d.train(min(chunk, q["distill_steps"] - d.step_count), progress=progress)
-        atomic_write_bytes(hist_file, json.dumps(history).encode())  # after last.pt: consistent
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        (ckpt_dir / "config.json").write_text(json.dumps(key, sort_keys=True, indent=1,
+                                                         default=str))
+        cond = s.data.labels if s.p["class_cond"] else None
+        d = Distiller(s.teacher, LatentData(s.latents, cond), cfg, device=q["device"],
+                      ckpt_dir=str(ckpt_dir))
+        hist_file = ckpt_dir / "history.json"
+        history: list[dict[str, float]] = []
+        if (ckpt_dir / "last.pt").exists():
+            d.resume(str(ckpt_dir / "last.pt"))
+            history = json.loads(hist_file.read_text())[: d.step_count]
+        chunk = q["ckpt_every"] or q["distill_steps"]
+        while d.step_count < q["distill_steps"]:
+            history += d.train(min(chunk, q["distill_steps"] - d.step_count), progress=progress)
+            atomic_write_bytes(hist_file, json.dumps(history).encode())  # after last.pt: consistent
     return d, history
