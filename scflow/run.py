@@ -224,8 +224,7 @@ def _kernel_env(nb_dir: Path) -> Iterator[None]:
 
 def execute(run: PlannedRun) -> None:
     """Execute one notebook with papermill in this process; its cell output goes to ``run.log``."""
-    with _kernel_env(run.notebook.parent):
-        _execute(_job(run))
+    _execute(_job(run))
 
 
 def _job(run: PlannedRun) -> dict[str, Any]:
@@ -239,16 +238,17 @@ def _job(run: PlannedRun) -> dict[str, Any]:
 def _execute(job: dict[str, Any]) -> None:
     import papermill
 
-    output, log_path = Path(job["output"]), Path(job["log"])
+    notebook, output, log_path = Path(job["notebook"]), Path(job["output"]), Path(job["log"])
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         log.write(job["header"] + "\n")
         log.flush()
         try:
-            papermill.execute_notebook(
-                job["notebook"], str(output), parameters=job["parameters"],
-                kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT),
-                stdout_file=log, stderr_file=log)
+            with _kernel_env(notebook.parent):
+                papermill.execute_notebook(
+                    str(notebook), str(output), parameters=job["parameters"],
+                    kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT),
+                    stdout_file=log, stderr_file=log)
         except BaseException:
             log.write("\n" + traceback.format_exc())
             raise
@@ -262,8 +262,7 @@ def execute_in_subprocess(run: PlannedRun, threads: int) -> None:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, str(threads))  # torch in the kernel reads these at import
-    cmd = [sys.executable, "-m", "scflow.run", "--execute-job", json.dumps(_job(run)),
-           "--notebooks-dir", str(run.notebook.parent)]
+    cmd = [sys.executable, "-m", "scflow.run", "--execute-job", json.dumps(_job(run))]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(REPO_ROOT))
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
@@ -443,8 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="where notebooks are looked up (default: $SCFLOW_NOTEBOOKS or notebooks/)")
     args = ap.parse_args(argv)
     if args.execute_job is not None:  # one notebook, in a child process of a parallel batch
-        with _kernel_env(args.notebooks_dir or notebooks_dir()):
-            _execute(json.loads(args.execute_job))
+        _execute(json.loads(args.execute_job))
         return 0
     if args.jobs < 1:
         print(f"--jobs must be >= 1, got {args.jobs}", file=sys.stderr)
