@@ -126,18 +126,17 @@ def getters(results: pd.DataFrame, paper: pd.DataFrame,
             paper_t2i: pd.DataFrame | None = None) -> tuple[Getter, Getter]:
     """(ours, paper's) getters over (table, row): ours via the row's run and method.
 
-    ``paper`` is the long form of Tables 3-6 (FID only); ``paper_t2i`` Tables 1-2 with more
-    metrics (``fid``, ``precision``, ``recall``; ``sec_per_image`` reads its ``time_s``).
+    ``paper`` is the long form of Tables 3-6 (FID only); ``paper_t2i`` Tables 1-2 with the
+    metrics of :data:`scflow.report.T2I_PAPER_COLUMNS`.
     """
-    from scflow.report import load_paper_t2i, our_value
+    from scflow.report import T2I_PAPER_COLUMNS, load_paper_t2i, our_value
 
     paper_t2i = load_paper_t2i() if paper_t2i is None else paper_t2i
     where = {(r.table, r.row): (r.run, r.method) for r in paper.itertuples()}
     where.update({(r.table, r.row): (r.run, r.method) for r in paper_t2i.itertuples()})
     numbers = {(r.table, r.row, int(r.nfe), "fid"): r.paper for r in paper.itertuples()}
     for r in paper_t2i.itertuples():
-        for metric, col in (("fid", "fid"), ("precision", "precision"), ("recall", "recall"),
-                            ("sec_per_image", "time_s")):
+        for metric, col in T2I_PAPER_COLUMNS.items():
             numbers[(r.table, r.row, int(r.nfe), metric)] = getattr(r, col)
 
     def ours(table: str, row: str, nfe: int, metric: str) -> float | None:

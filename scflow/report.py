@@ -23,6 +23,9 @@ from scflow.results import COLUMNS, results_dir
 
 PAPER_NUMBERS = Path(__file__).with_name("data") / "paper_numbers.csv"
 PAPER_NUMBERS_T2I = Path(__file__).with_name("data") / "paper_numbers_t2i.csv"
+T2I_PAPER_COLUMNS = {"fid": "fid", "precision": "precision", "recall": "recall",
+                     "sec_per_image": "time_s"}
+"""Our metric -> the column of ``paper_numbers_t2i.csv`` holding the paper's number for it."""
 T2I_TITLES = {
     "1": "Table 1 (text-to-image; paper: COCO 2014, FID-30k)",
     "2": "Table 2 (text-to-image; paper: COCO 2017, FID-5k, seconds per image)",
@@ -105,20 +108,24 @@ def t2i_markdown(results: pd.DataFrame, paper_t2i: pd.DataFrame, table: str) -> 
     see ``scflow.metrics.METRIC_DOCS``)."""
     sub = paper_t2i[paper_t2i.table == table]
     done = set(results.run)
-    cols = [("fid", "fid", "FID"), ("precision", "precision", "precision"),
-            ("recall", "recall", "recall"), ("sec_per_image", "time_s", "s / image")]
-    lines = ["| row | NFE | " + " | ".join(f"{c[2]}: ours / paper" for c in cols)
+    labels = {"fid": "FID", "precision": "precision", "recall": "recall",
+              "sec_per_image": "s / image"}
+    lines = ["| row | NFE | " + " | ".join(f"{labels[m]}: ours / paper" for m in T2I_PAPER_COLUMNS)
              + " | prompt accuracy (ours) | CLIP (paper) |",
-             "|" + "---|" * (len(cols) + 4)]
+             "|" + "---|" * (len(T2I_PAPER_COLUMNS) + 4)]
     for r in sub.itertuples():
-        cells = []
-        for metric, paper_col, _ in cols + [("prompt_accuracy", "clip", "")]:
-            v = our_value(results, r.run, r.method, int(r.nfe), metric)
-            ours = _num(v) if v is not None else "n/e" if r.run in done else MISSING
-            cells.append(f"{ours} / {_paper_num(float(getattr(r, paper_col)))}")
-        acc, clip = cells[-1].split(" / ")
-        lines.append(f"| {r.row} | {r.nfe} | " + " | ".join(cells[:-1]) + f" | {acc} | {clip} |")
+        cells = [f"{_ours_cell(results, r, m, done)} / {_paper_num(float(getattr(r, col)))}"
+                 for m, col in T2I_PAPER_COLUMNS.items()]
+        lines.append(f"| {r.row} | {r.nfe} | " + " | ".join(cells) + f" | "
+                     f"{_ours_cell(results, r, 'prompt_accuracy', done)} | "
+                     f"{_paper_num(float(r.clip))} |")
     return "\n".join(lines)
+
+
+def _ours_cell(results: pd.DataFrame, row: Any, metric: str, done: set[str]) -> str:
+    """Our number for a paper row, ``n/e`` if its run did not evaluate it, else ``missing``."""
+    v = our_value(results, row.run, row.method, int(row.nfe), metric)
+    return _num(v) if v is not None else "n/e" if row.run in done else MISSING
 
 
 def t2i_speed_line(results: pd.DataFrame) -> str:
