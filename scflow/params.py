@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 
+NO_NEUTRAL = object()  # sentinel: the parameter has no neutral value (always hashed)
+
+
 class ParameterError(ValueError):
     """An unknown, mistyped or out-of-range parameter (raised before any compute)."""
 
@@ -30,6 +33,10 @@ class Param:
     lt: float | None = None
     choices: tuple | None = None
     item_type: type | None = None  # for list parameters
+    # A value that reproduces the behaviour from before this parameter existed. Left out of the
+    # configuration hash when set to it, so results computed before the parameter was added
+    # keep their hash (and are not rerun); any other value enters the hash as usual.
+    neutral: Any = NO_NEUTRAL
 
     def describe(self) -> str:
         """Human-readable allowed values, used in error messages."""
@@ -112,10 +119,21 @@ class RunParams(dict):
         from scflow.cache import config_hash
         from scflow.presets import PRESET_NAMES, preset_values
 
-        values = {k: v for k, v in self.items() if k != "run_name"}
+        values = hashed_values({k: v for k, v in self.items() if k != "run_name"})
         preset = values.get("preset")
-        upstream = preset_values(preset) if preset in PRESET_NAMES else None
+        upstream = hashed_values(preset_values(preset)) if preset in PRESET_NAMES else None
         return config_hash({"notebook": self.notebook, "params": values, "preset": upstream})
+
+
+def hashed_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` without the parameters set to their declared ``neutral`` value (see Param)."""
+    from scflow.presets import PARAMS
+
+    def neutral(k: str, v: Any) -> bool:
+        n = PARAMS[k].neutral if k in PARAMS else NO_NEUTRAL
+        return n is not NO_NEUTRAL and _same(v, n)
+
+    return {k: v for k, v in values.items() if not neutral(k, v)}
 
 
 def _same(a: Any, b: Any) -> bool:
