@@ -7,7 +7,9 @@ the teacher.
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,7 +105,7 @@ def make_extractor(p: dict[str, Any], device: str = "cpu") -> Any:
 
 
 def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
-            progress: bool = True) -> tuple[Any, list[dict[str, float]]]:
+            progress: bool = True, snapshots: Sequence[int] = ()) -> tuple[Any, list[dict[str, float]]]:
     """Run Algorithm 1 from the cached teacher; resumable, and cached when finished.
 
     ``p`` holds the distillation parameters; the teacher is the one of ``s`` (its preset).
@@ -111,7 +113,10 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
     ``lambda_gan = lambda_rf = lambda_bi = 0``, ``t_trunc = 0``); they override ``p``.
     Checkpoints go to ``cache/distill-<hash>/last.pt`` every ``ckpt_every`` updates, with the
     loss history beside them: a killed run continues from its last checkpoint, and a finished
-    one is loaded instead of retrained. Returns ``(distiller, history)``.
+    one is loaded instead of retrained. ``snapshots`` lists updates after which the evaluation
+    EMA's weights are also kept (``eval_ema-<step>.pt`` beside ``last.pt``, see
+    :func:`snapshot_path`), so one run yields a whole training-budget curve. Returns
+    ``(distiller, history)``.
     """
     from scflow.distill import LatentData, config_from_params
     from scflow.teacher import teacher_cache_config
@@ -134,8 +139,28 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
         if (ckpt_dir / "last.pt").exists():
             d.resume(str(ckpt_dir / "last.pt"))
             history = json.loads(hist_file.read_text())[: d.step_count]
+        bad = [k for k in snapshots if not 1 <= k <= q["distill_steps"]]
+        if bad:
+            raise ValueError(f"snapshots {bad} outside 1..distill_steps={q['distill_steps']}")
+
+        def keep_snapshot(step: int, _logs: dict[str, float]) -> None:
+            if step in snapshots:
+                buf = io.BytesIO()
+                torch.save(d.eval_ema.state_dict(), buf)
+                atomic_write_bytes(snapshot_path(ckpt_dir, step), buf.getvalue())
+
         chunk = q["ckpt_every"] or q["distill_steps"]
         while d.step_count < q["distill_steps"]:
-            history += d.train(min(chunk, q["distill_steps"] - d.step_count), progress=progress)
+            history += d.train(min(chunk, q["distill_steps"] - d.step_count), progress=progress,
+                               callback=keep_snapshot)
             atomic_write_bytes(hist_file, json.dumps(history).encode())  # after last.pt: consistent
+        missing = [k for k in snapshots if not snapshot_path(ckpt_dir, k).exists()]
+        if missing:  # trained earlier without them: nothing to resume from
+            raise FileNotFoundError(f"{ckpt_dir}: no eval_ema snapshot at updates {missing}; the "
+                                    f"run was trained without them: delete the folder to retrain")
     return d, history
+
+
+def snapshot_path(ckpt_dir: Path, step: int) -> Path:
+    """Where :func:`distill` keeps the evaluation EMA's weights after update ``step``."""
+    return Path(ckpt_dir) / f"eval_ema-{step}.pt"

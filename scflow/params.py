@@ -33,9 +33,9 @@ class Param:
     lt: float | None = None
     choices: tuple | None = None
     item_type: type | None = None  # for list parameters
-    # A value that reproduces the behaviour from before this parameter existed. Left out of the
-    # configuration hash when set to it, so results computed before the parameter was added
-    # keep their hash (and are not rerun); any other value enters the hash as usual.
+    # The parameter's value when it was introduced (behaviour unchanged at that value). Left out
+    # of the configuration hash when set to it, so results computed before the parameter was
+    # added keep their hash (and are not rerun); any other value enters the hash as usual.
     neutral: Any = NO_NEUTRAL
 
     def describe(self) -> str:

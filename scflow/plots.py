@@ -7,6 +7,7 @@ Every function returns a matplotlib Figure; notebooks show it and save it with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
@@ -87,5 +88,29 @@ def metric_vs_nfe(table: dict[str, dict[int, float]], metric: str, title: str = 
     ax.set_xscale("log", base=2)
     ax.set(xlabel="NFE", ylabel=metric, title=title or f"{metric} vs NFE")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def budget_figure(df: Any, nfes: Sequence[int] = (1, 16)) -> plt.Figure:
+    """Training-budget study: FID at each of ``nfes`` and NFE-``max(nfes)`` contrast vs updates.
+
+    ``df`` holds the rows of :func:`scflow.budget.budget_curve` (columns metric, value, method,
+    nfe, step, lr); one line per (method, learning rate).
+    """
+    panels = [("fid", n) for n in nfes] + [("std_ratio", max(nfes))]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (metric, nfe) in zip(axes[0], panels, strict=True):
+        sub = df[(df.metric == metric) & (df.nfe == nfe)]
+        for (method, lr), g in sub.groupby(["method", "lr"]):
+            g = g.sort_values("step")
+            ax.plot(g.step, g.value, marker="o", label=f"{method}, lr {lr:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("updates")
+        ax.set_title(f"{metric} at NFE {nfe}")
+        if metric == "std_ratio":
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    axes[0][0].set_ylabel("value")
+    axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -288,3 +288,43 @@ def preset_values(preset: str) -> dict[str, Any]:
 
         raise ParameterError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     return {**PRESETS["mini"], **PRESETS[preset]}
+
+
+# === Training-budget study (scflow/budget.py, notebook 09_training_budget) ====================
+# The study trains one student per (method, learning rate) on its own seed (not the reported
+# tables' seed 0) and evaluates it at several update counts; scflow.budget.select_setting turns it
+# into the miniature's settings by a rule fixed before the study ran. Each parameter's `neutral`
+# is its value when it was introduced: left out of every configuration hash at that value, so
+# adding the study did not invalidate the results of the other notebooks.
+PARAMS.update({
+    "study_seed": Param(int, "seed of the study's training and evaluation noise (the reported "
+                             "tables use `seed`, so the study never selects on them)", ge=0,
+                        neutral=1),
+    "study_methods": Param(list, "Table 4 rows studied", item_type=str,
+                           choices=("cd", "gan", "rf", "scflow"), neutral=["cd", "scflow"]),
+    "study_lrs": Param(list, "student (= discriminator) learning rates studied", item_type=float,
+                       gt=0, neutral=[2e-5, 1e-4]),
+    "study_checkpoints": Param(list, "updates at which each study run is evaluated",
+                               item_type=int, ge=1, neutral=[250, 500, 1000, 1500, 2000]),
+    "budget_minutes": Param(float, "wall-clock limit of the whole grid on the reference machine "
+                                   "(2-core CPU, --jobs 2) used by the selection rule", gt=0,
+                            neutral=180.0),
+    "grid_students": Param(int, "distilled students in the whole grid (Tables 3-6, with seeds)",
+                           ge=1, neutral=24),
+    "grid_fixed_minutes": Param(float, "one-thread minutes of the grid's other runs (teacher, "
+                                       "text-to-image, baseline, report)", ge=0,
+                                neutral=50.0),
+    "eval_seconds": Param(float, "one-thread seconds to evaluate one student at NFE 1-16", ge=0,
+                          neutral=55.0),
+})
+_STUDY_PRESETS: dict[str, dict[str, Any]] = {
+    # 24 students = Table 4's four rows x 3 seeds + Table 5's five other rows + Table 6's six other
+    # rows + the code-switches pair; 50 fixed minutes = teacher 17 + text-to-image 28 + baseline
+    # 4 + report 1 and 55 s per evaluation, all measured with one thread on the 2-core CPU.
+    "mini": {"study_seed": 1, "study_methods": ["cd", "scflow"], "study_lrs": [2e-5, 1e-4],
+             "study_checkpoints": [250, 500, 1000, 1500, 2000], "budget_minutes": 180.0,
+             "grid_students": 24, "grid_fixed_minutes": 50.0, "eval_seconds": 55.0},
+    "smoke": {"study_checkpoints": [2, 4], "budget_minutes": 1.0},
+}
+for _name, _values in _STUDY_PRESETS.items():
+    PRESETS[_name].update(_values)

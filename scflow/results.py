@@ -47,6 +47,10 @@ EXTRA_METRICS: dict[str, str] = {
     "prompt_accuracy": "fraction of samples a classifier assigns to the prompted class",
     "clip_score": "mean CLIP image-text cosine similarity x 100 (text-to-image only)",
     "sec_per_image": "wall-clock seconds per generated image at this NFE (batched, no I/O)",
+    "sec_per_update": "wall-clock seconds per distillation update (every loss term active)",
+    "grid_minutes": "estimated wall minutes of the whole grid at `step` updates per student",
+    "selected_lr": "learning rate chosen by the budget study's rule (scflow.budget)",
+    "selected_updates": "updates per student chosen by the budget study's rule",
 }
 
 

@@ -65,3 +65,17 @@ def test_distillation_notebooks(env, notebook, method, terms):
     _check_nfe_table(df, method)
     # exactly the loss terms of this notebook's method were trained (and logged)
     assert {m for m in df.metric if m.startswith("loss_")} == terms
+
+
+def test_09_training_budget(env):
+    df = pd.read_csv(run_notebook("09_training_budget"))
+    fid = df[df.metric == "fid"]
+    # every (method, lr) evaluated at every checkpoint and NFE of the smoke preset
+    assert set(fid.method) == {"cd lr=2e-05", "cd lr=0.0001", "scflow lr=2e-05",
+                               "scflow lr=0.0001"}
+    assert set(fid.step.astype(int)) == {2, 4}
+    assert len(fid) == 4 * 2 * len(SMOKE_NFE)
+    assert set(df.seed) == {1}  # the study's own seed, never the reported tables' 0
+    rule = df[df.method == "rule"].set_index("metric").value
+    assert rule["selected_updates"] in (2, 4) and rule["selected_lr"] in (2e-5, 1e-4)
+    assert (df[df.metric == "sec_per_update"].value > 0).all()
