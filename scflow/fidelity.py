@@ -1,4 +1,4 @@
-"""Paper vs authors' code: every difference of METHOD.md Sec. 3 as one switch.
+"""Paper vs authors' code: every difference of docs/METHOD.md §3 as one switch.
 
 ``make_fidelity("paper")`` or ``make_fidelity("code")`` sets every row of the table to one side;
 keyword arguments override single switches, e.g. ``make_fidelity("code", distance="l2")``.

@@ -2,10 +2,10 @@
 
 Every YAML file describes one run (see ``papermill_runs/README.md``)::
 
-    # Table 2, row "SCFlow (ours)", NFE 1-4
-    notebook: 03_scflow_distillation
-    run_name: table2_scflow          # optional, defaults to the file stem
-    parameters: {lambda_rf: 0.1}
+    # Table 6, row "t_trunc 0.2"
+    notebook: 05_bidirectional_loss
+    run_name: table6_trunc0.2        # optional, defaults to the file stem
+    parameters: {t_trunc: 0.2}
 
 All files are validated BEFORE anything runs: the notebook exists, every key is a parameter of
 that notebook (close matches are suggested), every value has the declared type and range, the
