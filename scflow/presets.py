@@ -47,7 +47,10 @@ PARAMS: dict[str, Param] = {
                          ge=0, lt=1),
     "class_cond": Param(bool, "condition the teacher on the digit label (Eq. 2)"),
     "cond_drop": Param(float, "probability of dropping the condition (for CFG, Eq. 3)", ge=0, le=1),
-    "guidance": Param(float, "classifier-free guidance scale g of Eq. 3 (1 = none)", ge=1),
+    # Not a notebook parameter: the distillation of a class-conditional teacher (class_cond)
+    # takes it from the preset (scflow.experiment.distill); the text teacher's is t2i_guidance.
+    "guidance": Param(float, "classifier-free guidance scale g of Eq. 3 for the students' "
+                             "class-conditional teacher (1 = none; preset-level)", ge=1),
     # --- evaluation ---------------------------------------------------------------------------
     "nfe_list": Param(list, "numbers of Euler steps to evaluate", item_type=int, ge=1),
     "n_eval": Param(int, "generated samples per FID / precision / recall", ge=2),
