@@ -60,7 +60,7 @@ class SequentialDistiller(Distiller):
             z_s = z_t - t4(ts.d_s) * v
             y_s = f_theta(self.target, z_s, ts.t_s, x.cond)
         f_t = f_theta(self.student, z_t, x.t, x.cond)
-        late = (x.t <= fid.t_trunc) if fid.trunc_rule == "t" else (ts.t_s < fid.t_trunc)
+        late = (x.t <= cfg.t_trunc) if fid.trunc_rule == "t" else (ts.t_s < cfg.t_trunc)
         y = torch.where(t4(late), x.z0, y_s)
         logs = {"cd": dist(f_t, y)}
         total = logs["cd"]
@@ -92,7 +92,7 @@ class SequentialDistiller(Distiller):
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
-        ema_update_(self.target, self.student, fid.target_decay)
+        ema_update_(self.target, self.student, cfg.target_decay)
         ema_update_(self.eval_ema, self.student, fid.eval_decay)
         if cfg.lambda_gan > 0:  # D: real (with R1) and fake in separate calls
             real = x.z0.detach().requires_grad_(True)
@@ -149,10 +149,10 @@ def main() -> None:
     torch.manual_seed(0)
     teacher = build_velocity_net(args.arch, sample_size=8)
     data = LatentData(torch.randn(1024, 4, 8, 8, generator=torch.Generator().manual_seed(1)))
-    fid = make_fidelity("code", warmup_rf=0, warmup_bi=0, student_lr=1e-4)
-    full_cfg = DistillConfig(fidelity=fid, batch_size=args.batch)
+    fid = make_fidelity("code", student_lr=1e-4)
+    full_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, warmup_rf=0, warmup_bi=0)
     cd_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, lambda_gan=0.0, lambda_rf=0.0,
-                           lambda_bi=0.0)
+                           lambda_bi=0.0, warmup_rf=0, warmup_bi=0)
     runs = {"cd": make("lib", teacher, data, cd_cfg), "full": make("lib", teacher, data, full_cfg),
             "seq": make("seq", teacher, data, full_cfg),
             "seq_shared": make("seq_shared", teacher, data, full_cfg)}

@@ -38,8 +38,8 @@ def worker(steps: int) -> None:
     p = PRESETS["mini"]
     torch.manual_seed(0)
     teacher = build_velocity_net(p["teacher_arch"], sample_size=8, channels=4)
-    cfg = DistillConfig(fidelity=make_fidelity("paper", warmup_rf=0, warmup_bi=0),
-                        batch_size=p["distill_batch"])
+    cfg = DistillConfig(fidelity=make_fidelity("paper"), batch_size=p["distill_batch"],
+                        warmup_rf=0, warmup_bi=0)
     d = Distiller(teacher, LatentData(torch.randn(512, 4, 8, 8)), cfg, device="cpu")
     d.train(2)
     d.train(steps)

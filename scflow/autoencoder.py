@@ -1,6 +1,6 @@
 """The latent space: diffusers ``AutoencoderKL``, trained here (miniature) or pretrained (SD VAE).
 
-The paper works on SD-VAE latents ``z0 = s * E(x)`` with ``s = 0.18215`` (METHOD.md Sec. 1).
+The paper works on SD-VAE latents ``z0 = s * E(x)`` with ``s = 0.18215`` (docs/METHOD.md §1).
 The miniature trains a small ``AutoencoderKL`` on the digits, maps 1x32x32 images to 4x8x8
 latents (the SD layout: 4 channels, 8x down-sampled at real scale, 4x here) and picks ``s`` so the
 training latents have unit standard deviation, as SD's constant was chosen.

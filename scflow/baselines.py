@@ -1,6 +1,6 @@
 """Table 3's rectified-flow baseline: InstaFlow's three stages on top of the teacher.
 
-METHOD.md Sec. 4 (the authors released no code for it; this is written from the recipe):
+docs/METHOD.md §4 (the authors released no code for it; this is written from the recipe):
 
 1. **pairs** - draw noise ``z1`` and integrate the teacher's ODE with many Euler steps to get
    ``z0_hat`` (paper: 500 steps, 50k pairs): :func:`generate_pairs`;

@@ -5,7 +5,7 @@ Interface: any discriminator is a callable ``D(latents, t, cond) -> scores`` of 
 latents, no time input); a text-to-image UNet-encoder discriminator (UFOGen-style, noising the
 latents to the student's time and conditioning on text) can be dropped in behind the same call.
 
-Losses (METHOD.md Sec. 2):
+Losses (docs/METHOD.md §2.4):
 - D minimises ``softplus(-D(z0)) + softplus(D(sg(x1))) + (gamma/2) ||grad_z0 D(z0)||^2``
   (R1 on the real latents);
 - the student adds ``lambda_GAN * softplus(-D(x1))`` with ``x1 = f_theta(z1, 1)`` (with gradient).

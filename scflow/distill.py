@@ -65,7 +65,12 @@ class DistillConfig:
     lambda_gan: float = 0.1
     lambda_rf: float = 0.1
     lambda_bi: float = 0.1
-    t_skip: float = 0.1
+    t_trunc: float = 0.4  # Eq. 8 (the authors' T2I scripts: 0.1)
+    t_skip: float = 0.1  # Algorithm 2
+    warmup_gan: int = 0  # N_GAN, N_RF, N_BI of Algorithm 1 (the authors' T2I scripts: 500, 0, 500)
+    warmup_rf: int = 1000
+    warmup_bi: int = 1000
+    target_decay: float = 0.9  # mu of the target EMA (paper and code)
     r1_gamma: float = 1.0
     batch_size: int = 64  # GLOBAL batch, split evenly over processes
     guidance: float = 1.0  # CFG scale of the teacher (Eq. 3); 1 = none
@@ -80,9 +85,12 @@ class DistillConfig:
             raise ValueError("fidelity must be a FidelityConfig (use make_fidelity)")
         for name in ("lambda_gan", "lambda_rf", "lambda_bi", "r1_gamma", "weight_decay"):
             _number(name, getattr(self, name), ge=0.0)
-        _number("t_skip", self.t_skip, ge=0.0, le=1.0)
+        for name in ("t_trunc", "t_skip"):
+            _number(name, getattr(self, name), ge=0.0, le=1.0)
+        _number("target_decay", self.target_decay, ge=0.0, lt=1.0)
         _number("guidance", self.guidance, ge=1.0)
-        for name, lo in (("batch_size", 1), ("disc_width", 1), ("seed", 0), ("ckpt_every", 0)):
+        for name, lo in (("batch_size", 1), ("disc_width", 1), ("seed", 0), ("ckpt_every", 0),
+                         ("warmup_gan", 0), ("warmup_rf", 0), ("warmup_bi", 0)):
             _integer(name, getattr(self, name), ge=lo)
         if self.mixed_precision not in ("no", "bf16"):
             raise ValueError(f"mixed_precision must be 'no' or 'bf16' (got {self.mixed_precision!r})")
@@ -100,13 +108,13 @@ def config_from_params(p: Mapping[str, Any], seed: int = 0) -> DistillConfig:
     fid = make_fidelity(
         p["fidelity"], distance=pick("distance"), huber_c=p["huber_c"],
         time_sampling=pick("time_sampling"), grid_points=p["grid_points"],
-        trunc_rule=pick("trunc_rule"), t_trunc=p["t_trunc"], warmup_gan=p["warmup_gan"],
-        warmup_rf=p["warmup_rf"], warmup_bi=p["warmup_bi"], target_decay=p["target_ema_decay"],
-        eval_decay=p["eval_ema_decay"], student_lr=pick("student_lr"), disc_lr=pick("disc_lr"),
-        d_head=pick("d_head"))
+        trunc_rule=pick("trunc_rule"), eval_decay=p["eval_ema_decay"],
+        student_lr=pick("student_lr"), disc_lr=pick("disc_lr"), d_head=pick("d_head"))
     return DistillConfig(
         fidelity=fid, lambda_gan=p["lambda_gan"], lambda_rf=p["lambda_rf"],
-        lambda_bi=p["lambda_bi"], t_skip=p["t_skip"], r1_gamma=p["r1_gamma"],
+        lambda_bi=p["lambda_bi"], t_trunc=p["t_trunc"], t_skip=p["t_skip"],
+        warmup_gan=p["warmup_gan"], warmup_rf=p["warmup_rf"], warmup_bi=p["warmup_bi"],
+        target_decay=p["target_ema_decay"], r1_gamma=p["r1_gamma"],
         batch_size=p["distill_batch"], guidance=p.get("guidance", 1.0),
         disc_width=p["disc_width"], seed=seed, mixed_precision=p["mixed_precision"],
         ckpt_every=p["ckpt_every"])
@@ -120,11 +128,10 @@ def warmup_active(it: int, warmup: int) -> bool:
 
 def loss_weights(it: int, cfg: DistillConfig) -> dict[str, float]:
     """Weight of each term at update ``it`` (0 = not computed): CD always 1."""
-    f = cfg.fidelity
     return {"cd": 1.0,
-            "gan": cfg.lambda_gan if warmup_active(it, f.warmup_gan) else 0.0,
-            "rf": cfg.lambda_rf if warmup_active(it, f.warmup_rf) else 0.0,
-            "bi": cfg.lambda_bi if warmup_active(it, f.warmup_bi) else 0.0}
+            "gan": cfg.lambda_gan if warmup_active(it, cfg.warmup_gan) else 0.0,
+            "rf": cfg.lambda_rf if warmup_active(it, cfg.warmup_rf) else 0.0,
+            "bi": cfg.lambda_bi if warmup_active(it, cfg.warmup_bi) else 0.0}
 
 
 # --- the inputs of one update -----------------------------------------------------------------
@@ -210,7 +217,7 @@ def compute_losses(teacher: VelocityFn, student: nn.Module, target: nn.Module,
         f_t, x1 = out[:b], out[b:]
     else:
         f_t, x1 = f_theta(student, z_t, x.t, x.cond), None
-    late = late_mask(x.t, ts.t_s, f.t_trunc, f.trunc_rule)  # Eq. 8: truncation (paper | code)
+    late = late_mask(x.t, ts.t_s, cfg.t_trunc, f.trunc_rule)  # Eq. 8: truncation (paper | code)
     terms = {"cd": cd_loss(f_t, y_s, x.z0, late, f.distance, f.huber_c)}  # Eq. 4/6/8
     total = terms["cd"]
     if use_gan:  # Eq. 7, student side: softplus(-D(x1)), x1 with gradient, D frozen

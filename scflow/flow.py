@@ -1,6 +1,6 @@
 """Latent flow matching: the paper's conventions in four small functions.
 
-Conventions (paper Sec. "Preliminaries", METHOD.md Sec. 1): **t = 1 is noise, t = 0 is data**,
+Conventions (paper Sec. "Preliminaries", docs/METHOD.md §1): **t = 1 is noise, t = 0 is data**,
 ``z_t = (1 - t) z0 + t z1`` and the velocity points from data to noise, ``v* = z1 - z0``.
 Every velocity network in this package is called as ``net(z, t, cond=None)`` with ``t`` in
 [0, 1] (see :mod:`scflow.nets`).

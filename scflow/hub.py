@@ -1,4 +1,4 @@
-"""Offline-first loading of the real-scale pretrained weights (METHOD.md Sec. 6).
+"""Offline-first loading of the real-scale pretrained weights (docs/METHOD.md §6).
 
 Nothing here touches the network unless a caller passes ``allow_download=True``. A name is
 resolved in this order:
@@ -28,7 +28,7 @@ import torch
 from scflow.nets import VelocityNet, _jsonable, check_config_match
 
 SD_LATENT_SCALE = 0.18215
-"""Stable Diffusion VAE latent scale: ``z0 = SD_LATENT_SCALE * E(x)`` (METHOD.md Sec. 1)."""
+"""Stable Diffusion VAE latent scale: ``z0 = SD_LATENT_SCALE * E(x)`` (docs/METHOD.md §1)."""
 
 SD_VAE_ID = "stabilityai/sd-vae-ft-mse"
 INSTAFLOW_2RF_ID = "XCLIU/2_rectified_flow_from_sd_1_5"
@@ -166,7 +166,7 @@ def load_instaflow_unet(name_or_path: str = INSTAFLOW_09B_ID, *, subfolder: str 
 
     The raw ``UNet2DConditionModel`` u predicts noise -> data and takes the timestep ``1000 t``,
     so it is wrapped as ``VelocityNet(u, time_scale=1000, sign=-1)``: ``v(z, t) = -u(z, 1000 t)``
-    and Eq. 5 gives ``f(z, t) = z - t v = z + t u(z, 1000 t)`` (METHOD.md Sec. 6).
+    and Eq. 5 gives ``f(z, t) = z - t v = z + t u(z, 1000 t)`` (docs/METHOD.md §6).
     """
     folder = resolve_pretrained(name_or_path, what="the InstaFlow/2-RF UNet",
                                 subfolder=subfolder, allow_download=allow_download,

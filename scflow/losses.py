@@ -1,4 +1,4 @@
-"""The distillation losses of SCFlow, one short function per equation (METHOD.md Sec. 2).
+"""The distillation losses of SCFlow, one short function per equation (docs/METHOD.md §2).
 
 Shapes: latents (B, C, H, W), times (B,). ``f_*`` are one-step data estimates of Eq. 5,
 ``f(z, t) = z - t v(z, t)`` (see :func:`scflow.flow.f_theta`).

@@ -8,7 +8,7 @@ Teacher, student, target, samplers and losses never care which architecture is i
   like the DDPM-style embeddings the diffusers blocks were designed for);
 - ``sign``: ``+1`` when the model predicts the paper's velocity (data -> noise, ``z1 - z0``),
   ``-1`` for InstaFlow / 2-RF checkpoints, whose UNet predicts noise -> data
-  (``f(z, t) = z + t * u(z, 1000 t)``, METHOD.md Sec. 6).
+  (``f(z, t) = z + t * u(z, 1000 t)``, docs/METHOD.md §6).
 - ``cond``: class labels (LongTensor (B,)) for ``UNet2DModel``/DiT, text embeddings
   (B, L, D) for ``UNet2DConditionModel``. Class-conditional nets reserve the last class index
   as the null condition of classifier-free guidance (Eq. 3).
@@ -31,13 +31,13 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "unet_tiny": ("UNet2DModel", dict(
         block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
         down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"))),
-    # session 1's miniature teacher: 2.8M parameters on 4x8x8 latents (~3x slower than unet_small)
+    # a wider miniature teacher: 2.8M parameters on 4x8x8 latents (~3x slower than unet_small)
     "unet_mini": ("UNet2DModel", dict(
         block_out_channels=(64, 128), layers_per_block=1, norm_num_groups=32,
         down_block_types=("DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=32)),
     # the miniature's teacher and students: half of unet_mini's width, 0.7M parameters, ~3x
-    # faster per step on the 2-core CPU, so the whole mini grid fits `make reproduce`'s hour
+    # faster per step on the 2-core CPU, so the whole mini grid runs in about an hour
     "unet_small": ("UNet2DModel", dict(
         block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=16,
         down_block_types=("DownBlock2D", "AttnDownBlock2D"),

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 NO_NEUTRAL = object()  # sentinel: the parameter has no neutral value (always hashed)
+
+EXPLICIT_ENV = "SCFLOW_EXPLICIT_PARAMS"
+"""Comma-separated names that a run sets explicitly; the runner sets it for the notebook's kernel."""
 
 
 class ParameterError(ValueError):
@@ -143,31 +146,44 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def resolve_notebook_params(notebook: str, values: Mapping[str, Any]) -> RunParams:
+def explicit_from_env() -> frozenset[str]:
+    """The names listed in ``$SCFLOW_EXPLICIT_PARAMS`` (empty when unset)."""
+    return frozenset(n.strip() for n in os.environ.get(EXPLICIT_ENV, "").split(",") if n.strip())
+
+
+def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
+                            explicit: Iterable[str] | None = None) -> RunParams:
     """Resolve and validate a notebook's parameters: defaults (= mini) <- preset <- overrides.
 
     ``values`` holds every name of the notebook's ``parameters`` cell as it is after papermill's
-    injection. papermill cannot tell an injected value from a default, hence the rule:
+    injection. A name in ``explicit`` keeps its value whatever the preset. For the other names,
+    papermill cannot tell an injected value from a default, hence the rule:
 
     - a value equal (same type and value) to the ``mini`` preset's follows the chosen preset
       (``values["preset"]``, ``"mini"`` when absent);
     - any other value is an explicit override and is kept.
 
-    So an override that happens to equal the mini value is NOT honoured under another preset
-    (the runner warns about that case). An empty ``run_name`` becomes the notebook's name.
-    Every value is checked against :data:`scflow.presets.PARAMS`; all problems are reported in
-    one :class:`ParameterError`.
+    The runner knows which keys a run file sets and passes them as ``explicit`` (to the kernel
+    through ``$SCFLOW_EXPLICIT_PARAMS``, read when ``explicit`` is None), so under the runner
+    every override is honoured. With plain papermill, list the names in that variable to keep a
+    value equal to the mini one under another preset. An empty ``run_name`` becomes the
+    notebook's name. Every value is checked against :data:`scflow.presets.PARAMS`; all problems
+    are reported in one :class:`ParameterError`.
 
     Args:
         notebook: the notebook's file stem, e.g. ``"01_latent_flow_matching"``.
         values: name -> value for every name in its ``parameters`` cell.
+        explicit: names set on purpose; None = :func:`explicit_from_env`.
 
     Returns:
         A :class:`RunParams` with the same names, resolved and validated.
     """
     from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
 
+    explicit = explicit_from_env() if explicit is None else frozenset(explicit)
     errors = [unknown_name_message(name, PARAMS) for name in values if name not in PARAMS]
+    errors += [f"explicitly set parameter {name!r} is not a parameter of {notebook}"
+               for name in sorted(explicit - set(values))]
     preset = values.get("preset", "mini")
     if preset not in PRESET_NAMES:
         errors.append(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
@@ -176,7 +192,8 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any]) -> RunPara
     mini, chosen = PRESETS["mini"], preset_values(preset)
     resolved: dict[str, Any] = {}
     for name, value in values.items():
-        if name != "preset" and name in mini and _same(value, mini[name]):
+        if name != "preset" and name not in explicit and name in mini \
+                and _same(value, mini[name]):
             value = chosen[name]
         try:
             resolved[name] = PARAMS[name].check(name, value)

@@ -47,7 +47,10 @@ PARAMS: dict[str, Param] = {
                          ge=0, lt=1),
     "class_cond": Param(bool, "condition the teacher on the digit label (Eq. 2)"),
     "cond_drop": Param(float, "probability of dropping the condition (for CFG, Eq. 3)", ge=0, le=1),
-    "guidance": Param(float, "classifier-free guidance scale g of Eq. 3 (1 = none)", ge=1),
+    # Not a notebook parameter: the distillation of a class-conditional teacher (class_cond)
+    # takes it from the preset (scflow.experiment.distill); the text teacher's is t2i_guidance.
+    "guidance": Param(float, "classifier-free guidance scale g of Eq. 3 for the students' "
+                             "class-conditional teacher (1 = none; preset-level)", ge=1),
     # --- evaluation ---------------------------------------------------------------------------
     "nfe_list": Param(list, "numbers of Euler steps to evaluate", item_type=int, ge=1),
     "n_eval": Param(int, "generated samples per FID / precision / recall", ge=2),
@@ -59,7 +62,7 @@ PARAMS: dict[str, Param] = {
     # Convention: '' (strings) and 0 (learning rates) mean "take it from `fidelity`"; every other
     # value is explicit. `scflow.distill.config_from_params` builds the DistillConfig.
     "fidelity": Param(str, "'paper' or 'code': default of every paper-vs-code switch "
-                           "(METHOD.md Sec. 3)", choices=("paper", "code")),
+                           "(docs/METHOD.md §3)", choices=("paper", "code")),
     "distance": Param(str, "distance d of L_CD and L_BI: '' = from fidelity, 'l2' (paper) or "
                            "'pseudo_huber' (code)", choices=("", "l2", "pseudo_huber")),
     "huber_c": Param(float, "c of the Pseudo-Huber distance (code: 0.01)", gt=0),
@@ -106,7 +109,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "resolution": 32,
         "vae": "",
         "vae_config": "mini",
-        "vae_steps": 400,  # recon MSE ~3e-4 at 800 (session 1); halved to fit the hour
+        "vae_steps": 400,  # half of 800 (recon MSE ~3e-4): saves CPU time, latents still usable
         "vae_kl_weight": 1e-6,
         "latent_scale": 0.0,
         "teacher_arch": "unet_small",
@@ -122,9 +125,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fid_backend": "digits",
         "classifier_steps": 1500,
         "n_show": 8,
-        # distillation. Sized so the whole grid (16 students) fits `make reproduce`'s hour on 2 CPU
+        # distillation, sized so the whole grid (16 students) runs in about an hour on 2 CPU
         # cores: batch 32 (the paper's CelebA batch), 400 updates, warm-ups of L_RF / L_BI at a
-        # third of the run (METHOD.md Sec. 7's feasibility check used 600 updates at batch 64)
+        # third of the run; evaluation EMA 0.99 (0.9999 would still be mostly the teacher after
+        # 400 updates). Reasons: docs/METHOD.md §7.2
         "fidelity": "paper",
         "distance": "",
         "huber_c": 0.01,
@@ -198,9 +202,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-# === Baselines of Table 3 (issue 4: scflow/baselines.py, notebook 06_baselines) =============
-# Rectified flow, 3 stages (InstaFlow's recipe; METHOD.md Sec. 4). Kept in one block so the
-# rest of this file is untouched. Scaling of the paper's proportions to the miniature:
+# === Baselines of Table 3 (scflow/baselines.py, notebook 06_baselines) ========================
+# Rectified flow, 3 stages (InstaFlow's recipe; docs/METHOD.md §4). Scaling of the paper's
+# proportions to the miniature (docs/METHOD.md §7.5):
 # - the paper spends 200 epochs x 30k images = 6.0M examples on SCFlow, 50 epochs x 50k pairs
 #   = 2.5M on reflow (0.417 of SCFlow) and 10 epochs x 50k = 0.5M on the distil stage (0.083).
 #   The mini keeps these COMPUTE proportions against its own SCFlow budget (distill_steps 400
@@ -238,9 +242,9 @@ for _name, _values in _BASELINE_PRESETS.items():
 # === end of the baselines block =============================================================
 
 
-# === Text-to-image, Tables 1-2 in miniature (issue 5: scflow/t2i/, notebook 08) ==============
-# Kept in one block so the rest of this file is untouched. The mini values size notebook 08 to
-# about 27 minutes on one CPU thread (measured, running beside notebook 01 in `make reproduce`):
+# === Text-to-image, Tables 1-2 in miniature (scflow/t2i/, notebook 08) =======================
+# docs/METHOD.md §7.4. The mini values size notebook 08 to about 27 minutes on one CPU thread
+# (measured, running beside notebook 01 in `make reproduce`):
 # 1-RF teacher 1000 updates, one reflow round on 1000 pairs of 25 Euler steps (500 updates),
 # 200 distillation updates per student (warm-ups of L_RF / L_BI scaled to 50). The real T2I run
 # (paper: 18k iterations from InstaFlow's 2-RF, COCO prompts) has no preset here: its parts

@@ -2,10 +2,10 @@
 
 Every YAML file describes one run (see ``papermill_runs/README.md``)::
 
-    # Table 2, row "SCFlow (ours)", NFE 1-4
-    notebook: 03_scflow_distillation
-    run_name: table2_scflow          # optional, defaults to the file stem
-    parameters: {lambda_rf: 0.1}
+    # Table 6, row "t_trunc 0.2"
+    notebook: 05_bidirectional_loss
+    run_name: table6_trunc0.2        # optional, defaults to the file stem
+    parameters: {t_trunc: 0.2}
 
 All files are validated BEFORE anything runs: the notebook exists, every key is a parameter of
 that notebook (close matches are suggested), every value has the declared type and range, the
@@ -44,8 +44,14 @@ import yaml
 
 from scflow.cache import REPO_ROOT, atomic_write_bytes
 from scflow.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
-from scflow.params import ParameterError, RunParams, resolve_notebook_params, unknown_name_message
-from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
+from scflow.params import (
+    EXPLICIT_ENV,
+    ParameterError,
+    RunParams,
+    resolve_notebook_params,
+    unknown_name_message,
+)
+from scflow.presets import PARAMS, PRESET_NAMES
 from scflow.results import read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
@@ -162,7 +168,7 @@ def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
         raise RunConfigError("\n".join(errors))
     values = {**defaults, **overrides, "preset": preset, "run_name": run_name}
     try:
-        params = resolve_notebook_params(nb.stem, values)
+        params = resolve_notebook_params(nb.stem, values, explicit=overrides)
     except ParameterError as err:
         raise RunConfigError("\n".join(f"{file}: {e}" for e in str(err).splitlines())) from err
     output = runs_dir / preset / f"{run_name}.ipynb"
@@ -174,11 +180,6 @@ def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
     run = PlannedRun(file, nb, params, overrides, comment,
                      results_path(preset, run_name), output, output.with_suffix(".log"),
                      barrier=barrier)
-    chosen = preset_values(preset)
-    for key, value in overrides.items():  # the price of the preset rule (see resolve docstring)
-        if preset != "mini" and key in PRESETS["mini"] and params[key] != value:
-            run.notes.append(f"{key}={value!r} equals the mini default, so preset {preset!r} "
-                             f"uses {chosen[key]!r}")
     return run
 
 
@@ -206,13 +207,15 @@ def plan(paths: Sequence[str | Path], preset: str = "mini", nb_dir: Path | None 
 
 
 @contextlib.contextmanager
-def _kernel_env(nb_dir: Path) -> Iterator[None]:
-    """Environment of the kernels: the venv's ``python3`` kernelspec first, quiet tqdm, Agg."""
+def _kernel_env(nb_dir: Path, explicit: Sequence[str] = ()) -> Iterator[None]:
+    """Environment of the kernels: the venv's ``python3`` kernelspec first, quiet tqdm, Agg,
+    and the run file's keys as explicitly set (so the notebook resolves them as the plan did)."""
     saved = dict(os.environ)
     share = str(Path(sys.prefix) / "share" / "jupyter")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (share, saved.get("JUPYTER_PATH", "")) if p)
     os.environ["SCFLOW_NOTEBOOKS"] = str(nb_dir)  # so notebook_params() finds the notebook
+    os.environ[EXPLICIT_ENV] = ",".join(explicit)
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
@@ -230,7 +233,7 @@ def execute(run: PlannedRun) -> None:
 def _job(run: PlannedRun) -> dict[str, Any]:
     """What a process needs to execute ``run`` (plain JSON: it crosses process boundaries)."""
     return {"notebook": str(run.notebook), "output": str(run.output), "log": str(run.log),
-            "parameters": run.injected(),
+            "parameters": run.injected(), "explicit": sorted(run.overrides),
             "header": f"# {run.file} -> {run.notebook.name}, preset {run.params.preset}, "
                       f"config {run.params.config_hash}"}
 
@@ -244,7 +247,7 @@ def _execute(job: dict[str, Any]) -> None:
         log.write(job["header"] + "\n")
         log.flush()
         try:
-            with _kernel_env(notebook.parent):
+            with _kernel_env(notebook.parent, job.get("explicit", [])):
                 papermill.execute_notebook(
                     str(notebook), str(output), parameters=job["parameters"],
                     kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT),

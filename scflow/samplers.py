@@ -4,8 +4,9 @@
 ``f(z1, 1) = z1 - v(z1, 1)`` (Eq. 5). No fresh noise is injected, so one noise tensor gives one
 sample per NFE and comparisons across NFE and methods are paired.
 
-Every sampler here shares one signature ``sampler(net, z1, nfe, cond=None, ...)``
-(k-diffusion style) so callers can swap them.
+The paper uses one sampler, Euler: :func:`euler_sample` and its chunked form
+:func:`sample_batched` take the same leading arguments ``(net, z1, nfe, cond=None)``; a sampler
+added with that signature can replace them at every call site.
 """
 
 from __future__ import annotations

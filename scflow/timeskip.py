@@ -1,6 +1,6 @@
 """Training times: how ``t`` is drawn, and Algorithm 2 (time-skip generation).
 
-Conventions (METHOD.md Sec. 1-2): t = 1 is noise, t = 0 is data. For each example,
+Conventions (docs/METHOD.md §1-2): t = 1 is noise, t = 0 is data. For each example,
 
 - ``t`` is drawn either on the paper's N-point grid (Algorithm 1: ``i ~ U[1, N]``, ``t = i / N``)
   or continuously (authors' code: ``t ~ U[0, 1)``), one draw per example shared by all terms;

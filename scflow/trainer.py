@@ -103,7 +103,7 @@ class Distiller:
         out.total.backward()  # Alg. 1: one backward of L_distill
         self._allreduce_grads(self.student)
         self.opt.step()  # Alg. 1: theta <- theta - eta grad L_distill
-        ema_update_(self.target, self.student, f.target_decay)  # Alg. 1: theta~ <- mu theta~ + ...
+        ema_update_(self.target, self.student, cfg.target_decay)  # Alg. 1: theta~ <- mu theta~ + ...
         ema_update_(self.eval_ema, self.student, f.eval_decay)  # evaluation EMA (code)
         if d_parts:  # one discriminator update per student update
             self.d_opt.zero_grad(set_to_none=True)

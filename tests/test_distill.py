@@ -50,8 +50,8 @@ class LinearD(nn.Module):
 
 def _cfg(**kw):
     fid = {k: kw.pop(k) for k in list(kw) if k in make_fidelity().as_dict()}
-    fid.setdefault("warmup_rf", 0)
-    fid.setdefault("warmup_bi", 0)
+    kw.setdefault("warmup_rf", 0)
+    kw.setdefault("warmup_bi", 0)
     return DistillConfig(fidelity=make_fidelity("paper", **fid), **kw)
 
 
@@ -207,7 +207,9 @@ def test_default_warmups_are_papers():
 @pytest.mark.parametrize("bad", [dict(lambda_gan=-0.1), dict(lambda_bi=float("inf")),
                                  dict(t_skip=1.5), dict(t_skip=-0.01), dict(batch_size=0),
                                  dict(mixed_precision="fp16"), dict(guidance=0.5),
-                                 dict(r1_gamma=-1.0)])
+                                 dict(r1_gamma=-1.0), dict(t_trunc=-0.1), dict(t_trunc=1.5),
+                                 dict(target_decay=1.0), dict(warmup_rf=-1),
+                                 dict(warmup_bi=True)])
 def test_config_rejects_invalid(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         DistillConfig(**bad)
@@ -361,7 +363,9 @@ def test_config_from_preset_params():
     f = cfg.fidelity
     assert (f.distance, f.time_sampling, f.trunc_rule, f.d_head) == ("l2", "grid", "t", "logit")
     assert (f.student_lr, f.disc_lr, f.eval_decay) == (2e-5, 1e-5, 0.99)
-    assert (f.warmup_rf, cfg.batch_size) == (p["warmup_rf"], p["distill_batch"])  # mini's values
+    assert (cfg.warmup_rf, cfg.batch_size) == (p["warmup_rf"], p["distill_batch"])  # mini's values
+    assert (cfg.t_trunc, cfg.t_skip, cfg.target_decay) == (p["t_trunc"], p["t_skip"],
+                                                           p["target_ema_decay"])
     assert (cfg.seed, cfg.lambda_bi) == (3, 0.1)
     code = config_from_params({**p, "fidelity": "code", "distance": "l2", "disc_lr": 0.0})
     assert (code.fidelity.distance, code.fidelity.trunc_rule, code.fidelity.disc_lr) == (

@@ -63,6 +63,20 @@ def test_explicit_override_wins_over_preset():
     assert P.teacher_steps == 7 and P.nfe_list == [3]
 
 
+def test_explicit_names_keep_a_value_equal_to_mini(monkeypatch):
+    monkeypatch.delenv("SCFLOW_EXPLICIT_PARAMS", raising=False)
+    v = values(preset="smoke", teacher_steps=MINI["teacher_steps"])
+    assert resolve_notebook_params("nb", v).teacher_steps == PRESETS["smoke"]["teacher_steps"]
+    P = resolve_notebook_params("nb", v, explicit=["teacher_steps"])
+    assert P.teacher_steps == MINI["teacher_steps"]
+    assert P.nfe_list == PRESETS["smoke"]["nfe_list"]  # not named: still follows the preset
+    monkeypatch.setenv("SCFLOW_EXPLICIT_PARAMS", "teacher_steps, nfe_list")  # the kernel's view
+    P = resolve_notebook_params("nb", v)
+    assert (P.teacher_steps, P.nfe_list) == (MINI["teacher_steps"], MINI["nfe_list"])
+    with pytest.raises(ParameterError, match="teacher_stps"):
+        resolve_notebook_params("nb", v, explicit=["teacher_stps"])
+
+
 def test_same_value_other_type_is_an_override_and_checked():
     # 0 is not the default False: it is an explicit (wrong) value, not "follow the preset"
     with pytest.raises(ParameterError, match="class_cond"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -118,11 +119,18 @@ def test_yaml_float_written_as_text_gets_a_hint(env):
         runner.plan([env / "runs_yaml"])
 
 
-def test_override_equal_to_mini_follows_preset_with_a_note(env):
+def test_override_equal_to_mini_is_explicit_under_another_preset(env):
     make_yaml(env / "runs_yaml" / "a.yaml", "notebook: nb_ok\nparameters: {n_eval: 1000}\n")
     (run,) = runner.plan([env / "runs_yaml"], "smoke")
-    assert run.params.n_eval == PRESETS["smoke"]["n_eval"]
-    assert "equals the mini default" in run.notes[0]
+    assert PRESETS["mini"]["n_eval"] == 1000 != PRESETS["smoke"]["n_eval"]
+    assert run.params.n_eval == 1000 and not run.notes  # the file set it: honoured
+    # the kernel resolves the same way: the job names the file's keys, the env carries them
+    job = runner._job(run)
+    assert job["explicit"] == ["n_eval"]
+    before = os.environ.get("SCFLOW_EXPLICIT_PARAMS")
+    with runner._kernel_env(env / "nbs", job["explicit"]):
+        assert os.environ["SCFLOW_EXPLICIT_PARAMS"] == "n_eval"
+    assert os.environ.get("SCFLOW_EXPLICIT_PARAMS") == before
 
 
 # --- dedupe and resume --------------------------------------------------------------------------
