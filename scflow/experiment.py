@@ -21,7 +21,7 @@ from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec
 from scflow.cache import atomic_write_bytes, cached, entry_dir, entry_lock
 from scflow.data import ImageSet, load_digits_images, load_image_folder
 from scflow.nets import VelocityNet
-from scflow.teacher import get_teacher
+from scflow.teacher import check_teacher_source, get_teacher
 
 
 @dataclass
@@ -78,6 +78,7 @@ def fixed_noise(n: int, shape: tuple[int, ...], seed: int) -> Tensor:
 
 def prepare(p: dict[str, Any], progress: bool = True) -> Setup:
     """Data -> autoencoder (cached) -> latents (cached) -> teacher (cached) for parameters ``p``."""
+    check_teacher_source(p)  # a missing teacher checkpoint fails before the data is read
     device = resolve_device(p["device"])
     data = load_data(p)
     codec, ae_hit = get_codec(p, data.images, progress=progress)

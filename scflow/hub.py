@@ -34,6 +34,9 @@ SD_VAE_ID = "stabilityai/sd-vae-ft-mse"
 INSTAFLOW_2RF_ID = "XCLIU/2_rectified_flow_from_sd_1_5"
 INSTAFLOW_09B_ID = "XCLiu/instaflow_0_9B_from_sd_1_5"
 SCFLOW_T2I_ID = "haopt/scflow_t2i"
+SCFLOW_T2I_SUBFOLDER = "checkpoint-18000/unet_ema"
+"""The released SCFlow text-to-image student: the EMA UNet after 18k updates (diffusers
+``EMAModel.save_pretrained`` folder: a ``UNet2DConditionModel`` config plus EMA fields)."""
 
 INSTAFLOW_TIME_SCALE = 1000.0
 """InstaFlow / 2-RF UNets take the timestep ``1000 t`` and predict noise -> data (sign -1)."""
@@ -177,7 +180,26 @@ def load_instaflow_unet(name_or_path: str = INSTAFLOW_09B_ID, *, subfolder: str 
     return VelocityNet(unet, time_scale=INSTAFLOW_TIME_SCALE, sign=-1.0, arch="instaflow_sd15")
 
 
-def load_sd_pipeline_parts(name_or_path: str = INSTAFLOW_09B_ID, *,
+def load_scflow_t2i_student(name_or_path: str = SCFLOW_T2I_ID, *,
+                            subfolder: str = SCFLOW_T2I_SUBFOLDER, allow_download: bool = False,
+                            **kwargs: Any) -> VelocityNet:
+    """The authors' released SCFlow text-to-image student, in the paper's convention.
+
+    It was distilled from InstaFlow's 2-RF and keeps that UNet's convention (noise -> data,
+    timestep ``1000 t``), so it is wrapped like :func:`load_instaflow_unet`:
+    ``VelocityNet(u, time_scale=1000, sign=-1)``; one Euler step is Eq. 5's ``f(z1, 1)``.
+    """
+    folder = resolve_pretrained(name_or_path, what="the released SCFlow T2I student UNet",
+                                subfolder=subfolder, allow_download=allow_download,
+                                param="student")
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(folder, **kwargs)
+    return VelocityNet(unet, time_scale=INSTAFLOW_TIME_SCALE, sign=-1.0, arch="scflow_t2i")
+
+
+def load_sd_pipeline_parts(name_or_path: str = INSTAFLOW_09B_ID, *, student: str | None = None,
+                           student_subfolder: str = SCFLOW_T2I_SUBFOLDER,
                            allow_download: bool = False, **kwargs: Any) -> dict[str, Any]:
     """The parts of a diffusers SD 1.5 pipeline folder this project uses.
 
@@ -185,17 +207,27 @@ def load_sd_pipeline_parts(name_or_path: str = INSTAFLOW_09B_ID, *,
     "tokenizer": CLIPTokenizer, "text_encoder": CLIPTextModel}``; only the subfolders
     ``unet/``, ``vae/``, ``tokenizer/`` and ``text_encoder/`` are read (no scheduler, no
     safety checker). Raises if the text width differs from the UNet's cross-attention width.
+
+    ``student`` (e.g. :data:`SCFLOW_T2I_ID`): that repository's UNet (``student_subfolder``)
+    replaces the pipeline's, and the pipeline's ``unet/`` is not read. The released SCFlow
+    student ships only a UNet; it runs with the SD 1.5 parts of its teacher's pipeline
+    (:data:`INSTAFLOW_2RF_ID`).
     """
     # resolve every part first, so a missing one fails before any model is read
-    for sub, expect in (("unet", DIFFUSERS_MODEL_FILES), ("vae", DIFFUSERS_MODEL_FILES),
-                        ("tokenizer", TOKENIZER_FILES), ("text_encoder", TRANSFORMERS_MODEL_FILES)):
+    if student is not None:
+        resolve_pretrained(student, what="the student UNet", subfolder=student_subfolder,
+                           allow_download=allow_download, param="student")
+    subs = (("vae", DIFFUSERS_MODEL_FILES), ("tokenizer", TOKENIZER_FILES),
+            ("text_encoder", TRANSFORMERS_MODEL_FILES))
+    for sub, expect in ((("unet", DIFFUSERS_MODEL_FILES),) if student is None else ()) + subs:
         resolve_pretrained(name_or_path, what=f"the pipeline's {sub}", subfolder=sub,
                            expect=expect, allow_download=allow_download, param="teacher")
     from transformers import CLIPTextModel, CLIPTokenizer
 
     from scflow.text import check_text_width
 
-    unet = load_instaflow_unet(name_or_path, **kwargs)
+    unet = (load_instaflow_unet(name_or_path, **kwargs) if student is None
+            else load_scflow_t2i_student(student, subfolder=student_subfolder, **kwargs))
     vae = load_vae(name_or_path, subfolder="vae", **kwargs)
     tok_dir = resolve_pretrained(name_or_path, what="the CLIP tokenizer", subfolder="tokenizer",
                                  expect=TOKENIZER_FILES)
@@ -248,18 +280,20 @@ def load_velocity_checkpoint(path: str | Path, arch_config: Mapping[str, Any], *
 def load_lfm_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """LFM's CelebA-HQ teacher weights (``celeba_f8_adm/model_480.pth``) as a plain state dict.
 
-    The file is a raw ADM (guided-diffusion style) state dict saved from a DDP model, so every
-    key starts with ``module.``; that prefix is stripped here. It is NOT a diffusers checkpoint:
-    to use it as a teacher in this project it must first be converted to a ``UNet2DModel``
-    folder (config ``unet_lfm_celeba`` in :mod:`scflow.nets`) and loaded with
-    :func:`load_velocity_checkpoint`; that key conversion is not part of this repository.
+    The file is a raw ADM (guided-diffusion style) state dict saved from a DDP model (LFM saves
+    ``model.state_dict()`` with the EMA weights swapped in), so every key starts with
+    ``module.``; that prefix is stripped here. :mod:`scflow.adm` converts it to a
+    ``UNet2DModel`` (:func:`scflow.adm.load_lfm_teacher`). A training-state wrapper (LFM's
+    ``content.pth``: ``model_dict``) is unwrapped too, but holds the raw, non-EMA weights.
     """
     path = Path(path).expanduser()
     if not path.is_file():
+        from scflow.adm import lfm_download_command
+
         raise WeightsUnavailableError(
-            f"LFM CelebA-HQ teacher checkpoint not found at {path}. Download "
-            "`celeba_f8_adm/model_480.pth` from the LFM repository's README "
-            "(github.com/VinAIResearch/LFM, pretrained models) and pass its path.")
+            f"LFM CelebA-HQ teacher checkpoint not found at {path}. LFM's README "
+            "(github.com/VinAIResearch/LFM, celeba_f8_adm) publishes it; on a machine with "
+            f"network run\n    {lfm_download_command(path)}\nand pass its path.")
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(obj, dict):
         raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")

@@ -43,12 +43,14 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
         down_block_types=("DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=32)),
     # sized like LFM's CelebA-HQ teacher (ADM UNet: width 256, mult (1,2,2,2), 2 res blocks,
-    # attention at the 4x4 level and in the middle block, 4 heads, scale-shift norm)
+    # attention at the 4x4 level and in the middle block, 4 heads, scale-shift norm); equal to
+    # scflow.adm.unet2d_config(LFM_CELEBA_F8_ADM), which LFM's weights load into. The middle
+    # attention's GroupNorm needs attn_norm_num_groups: diffusers drops it for scale-shift nets
     "unet_lfm_celeba": ("UNet2DModel", dict(
         block_out_channels=(256, 512, 512, 512), layers_per_block=2, norm_num_groups=32,
         down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"),
-        attention_head_dim=128, resnet_time_scale_shift="scale_shift")),
+        attention_head_dim=128, resnet_time_scale_shift="scale_shift", attn_norm_num_groups=32)),
     "dit_tiny": ("DiTTransformer2DModel", dict(
         num_attention_heads=2, attention_head_dim=16, num_layers=2, patch_size=2,
         norm_num_groups=8)),

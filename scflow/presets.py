@@ -45,6 +45,9 @@ PARAMS: dict[str, Param] = {
     "teacher_ema": Param(float, "EMA decay of the teacher weights that are kept (warm-up "
                                 "min(decay, (1 + k) / (10 + k)) at update k, as diffusers)",
                          ge=0, lt=1),
+    "teacher_checkpoint": Param(str, "'' = train the teacher here; else LFM's ADM checkpoint "
+                                     "(celeba_f8_adm model_480.pth), converted by scflow.adm",
+                                neutral=""),
     "class_cond": Param(bool, "condition the teacher on the digit label (Eq. 2)"),
     "cond_drop": Param(float, "probability of dropping the condition (for CFG, Eq. 3)", ge=0, le=1),
     # Not a notebook parameter: the distillation of a class-conditional teacher (class_cond)
@@ -117,6 +120,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "teacher_batch": 64,
         "teacher_lr": 2e-4,
         "teacher_ema": 0.999,
+        "teacher_checkpoint": "",
         "class_cond": False,
         "cond_drop": 0.1,
         "guidance": 1.0,
@@ -182,7 +186,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "resolution": 256,
         "vae": "stabilityai/sd-vae-ft-mse",
         "latent_scale": 0.18215,
-        "teacher_arch": "unet_lfm_celeba",
+        "teacher_arch": "unet_lfm_celeba",  # used only with teacher_checkpoint ''
+        # the paper's teacher: LFM's released weights (README "Real data and weights")
+        "teacher_checkpoint": "weights/lfm/model_480.pth",
         "teacher_steps": 200_000,
         "teacher_batch": 32,
         "teacher_lr": 2e-5,

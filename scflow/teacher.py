@@ -88,8 +88,39 @@ def train_teacher(latents: Tensor, labels: Tensor | None, *, arch: str, steps: i
                     progress=progress)
 
 
+def check_teacher_source(p: dict[str, Any]) -> None:
+    """Fail in seconds, before any data or model is loaded, if the teacher cannot be had.
+
+    With ``teacher_checkpoint`` set the file must exist (the error gives the download command)
+    and the teacher is LFM's unconditional ADM, so ``class_cond`` must be off.
+    """
+    path = p.get("teacher_checkpoint", "")
+    if not path:
+        return
+    from scflow.adm import check_lfm_checkpoint
+
+    if p.get("class_cond"):
+        raise ValueError("teacher_checkpoint is LFM's unconditional CelebA-HQ teacher: "
+                         "class_cond must be False")
+    check_lfm_checkpoint(path)
+
+
 def teacher_cache_config(p: dict[str, Any]) -> dict[str, Any]:
-    """What a teacher cache entry depends on: its latent space and its own training parameters."""
+    """What a teacher cache entry depends on: its latent space and its own training parameters.
+
+    A converted checkpoint (``teacher_checkpoint``) depends on the file (path and size) and the
+    ADM config instead of any training parameter.
+    """
+    if p.get("teacher_checkpoint"):
+        from dataclasses import asdict
+
+        from scflow import adm
+
+        path = Path(p["teacher_checkpoint"]).expanduser()
+        return {"kind": "teacher", "checkpoint": str(path),
+                "bytes": path.stat().st_size if path.is_file() else None,
+                "adm": asdict(adm.LFM_CELEBA_F8_ADM), "format": "lfm_adm",
+                "latents": ae_cache_config(p) if not p["vae"] else p["vae"]}
     keys = ("teacher_arch", "teacher_steps", "teacher_batch", "teacher_lr", "teacher_ema",
             "class_cond", "cond_drop", "seed")
     # the architecture's definition, not just its name: editing CONFIGS invalidates the cache
@@ -102,9 +133,19 @@ def get_teacher(p: dict[str, Any], latents: Tensor, labels: Tensor | None,
                 device: str = "cpu", progress: bool = False) -> tuple[VelocityNet, Path, bool]:
     """The cached teacher for resolved parameters ``p`` (trained on a miss). Frozen, eval mode.
 
-    Returns ``(teacher, cache_dir, hit)``. The loss curve is stored beside the weights.
+    Returns ``(teacher, cache_dir, hit)``. The loss curve is stored beside the weights. With
+    ``teacher_checkpoint`` set, LFM's ADM weights are converted (:mod:`scflow.adm`) and cached
+    instead of training, with an empty loss curve.
     """
+    if p.get("teacher_checkpoint"):
+        _check_checkpoint_latents(latents)  # also on a cache hit: the preset may have changed
+
     def build(d: Path) -> None:
+        if p.get("teacher_checkpoint"):
+            net = _converted_teacher(p)
+            net.save(d / "net")
+            torch.save(torch.zeros(0), d / "losses.pt")
+            return
         net, losses = train_teacher(
             latents, labels, arch=p["teacher_arch"], steps=p["teacher_steps"],
             batch_size=p["teacher_batch"], lr=p["teacher_lr"], ema_decay=p["teacher_ema"],
@@ -116,6 +157,25 @@ def get_teacher(p: dict[str, Any], latents: Tensor, labels: Tensor | None,
     d, hit = cached("teacher", teacher_cache_config(p), build)
     teacher = VelocityNet.load(d / "net").to(device).eval().requires_grad_(False)
     return teacher, d, hit
+
+
+def _check_checkpoint_latents(latents: Tensor) -> None:
+    """LFM's net takes the latents it was trained on (SD VAE at 256 px: 4x32x32)."""
+    from scflow import adm
+
+    cfg = adm.LFM_CELEBA_F8_ADM
+    want = (cfg.in_channels, cfg.image_size, cfg.image_size)
+    if tuple(latents.shape[1:]) != want:
+        raise ValueError(f"teacher_checkpoint takes latents {want} (SD VAE at 256 px, scale "
+                         f"0.18215); the preset's latents are {tuple(latents.shape[1:])}")
+
+
+def _converted_teacher(p: dict[str, Any]) -> VelocityNet:
+    """LFM's checkpoint as a VelocityNet (its config looked up now, so tests can swap it)."""
+    from scflow import adm
+
+    check_teacher_source(p)
+    return adm.load_lfm_teacher(p["teacher_checkpoint"], adm.LFM_CELEBA_F8_ADM)
 
 
 def load_losses(cache_dir: Path) -> Tensor:
