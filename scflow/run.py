@@ -46,7 +46,7 @@ from scflow.cache import REPO_ROOT, atomic_write_bytes
 from scflow.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
 from scflow.params import ParameterError, RunParams, resolve_notebook_params, unknown_name_message
 from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
-from scflow.results import read_config_hash, results_path
+from scflow.results import RUNNER_ENV, read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -213,6 +213,7 @@ def _kernel_env(nb_dir: Path) -> Iterator[None]:
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (share, saved.get("JUPYTER_PATH", "")) if p)
     os.environ["SCFLOW_NOTEBOOKS"] = str(nb_dir)  # so notebook_params() finds the notebook
+    os.environ[RUNNER_ENV] = "1"  # its results are the committed ones, not interactive/
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
