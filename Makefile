@@ -37,11 +37,11 @@ reproduce: $(STAMP)
 	$(PYTHON) -m scflow.run $(RUNS) --preset $(PRESET) --jobs $(JOBS) $(RUN_ARGS)
 
 test: $(STAMP)
-	$(PYTHON) -m ruff check scflow tests benchmarks
+	$(PYTHON) -m ruff check scflow tests benchmarks notebooks
 	$(PYTHON) -m pytest -q
 
 lint: $(STAMP)
-	$(PYTHON) -m ruff check scflow tests benchmarks
+	$(PYTHON) -m ruff check scflow tests benchmarks notebooks
 
 # remove outputs and execution counts from every notebook (run before committing notebooks)
 strip: $(STAMP)

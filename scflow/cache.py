@@ -6,6 +6,11 @@ Directories are written to a temporary sibling first and renamed, so a killed ru
 a half-written entry that a later run would trust. Builders hold an advisory lock
 (``<entry>.lock``, :func:`entry_lock`) so that parallel runs of the batch runner needing the same
 artefact build it once: the second waits, then finds it built.
+
+A miss is first looked up among the shipped artefacts (``artifacts/<preset>/``, each listed
+in its ``manifest.json`` with the sha256 of every file): a listed entry is verified and copied
+into the cache instead of being trained, so a fresh clone starts from the trained miniature.
+A file whose hash differs is refused (:class:`ArtifactError`), never loaded.
 """
 
 from __future__ import annotations
@@ -22,11 +27,86 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = "manifest.json"
+_recording: list[list[Path]] = []  # open record_entries() blocks
+
+
+class ArtifactError(RuntimeError):
+    """A shipped artefact does not match its manifest (tampered with, truncated, or stale)."""
 
 
 def cache_root() -> Path:
     """``$SCFLOW_CACHE`` if set, else ``<repo>/cache`` (git-ignored)."""
     return Path(os.environ.get("SCFLOW_CACHE", REPO_ROOT / "cache"))
+
+
+def artifacts_root() -> Path:
+    """``$SCFLOW_ARTIFACTS`` if set, else ``<repo>/artifacts`` (shipped trained artefacts)."""
+    return Path(os.environ.get("SCFLOW_ARTIFACTS", REPO_ROOT / "artifacts"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shipped_entry(name: str) -> tuple[Path, dict[str, str]] | None:
+    """``(folder, {file: sha256})`` of the shipped artefact named ``name`` (``<kind>-<hash>``)."""
+    for manifest in sorted(artifacts_root().glob(f"*/{MANIFEST}")):
+        entries = json.loads(manifest.read_text())["entries"]
+        if name in entries:
+            return manifest.parent / name, entries[name]
+    return None
+
+
+def restore_shipped(final: Path) -> bool:
+    """Copy the shipped artefact for cache entry ``final`` into the cache, verified; False if none.
+
+    Every file is checked against the manifest's sha256 and ``config.json`` against the hash
+    in the entry's name before anything is copied; a mismatch raises :class:`ArtifactError`.
+    """
+    found = shipped_entry(final.name)
+    if found is None:
+        return False
+    src, files = found
+    for rel, digest in sorted(files.items()):
+        f = src / rel
+        if not f.is_file():
+            raise ArtifactError(f"shipped artefact {src.name}: {rel} is missing")
+        if sha256_file(f) != digest:
+            raise ArtifactError(f"shipped artefact {f} does not match the sha256 of "
+                                f"{src.parent / MANIFEST}; refusing to load it (restore the file "
+                                f"with git, or delete the entry from the manifest to retrain)")
+    config = json.loads((src / "config.json").read_text())
+    if f"{final.name.rsplit('-', 1)[0]}-{config_hash(config)}" != final.name:
+        raise ArtifactError(f"shipped artefact {src.name}: config.json does not hash to its name")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        for rel in files:
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / rel, tmp / rel)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+@contextlib.contextmanager
+def record_entries() -> Iterator[list[Path]]:
+    """Collect the cache entries :func:`cached` returns inside the block (for exporting them)."""
+    used: list[Path] = []
+    _recording.append(used)
+    try:
+        yield used
+    finally:
+        _recording.remove(used)
 
 
 def config_hash(config: Any, length: int = 12) -> str:
@@ -59,13 +139,18 @@ def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path,
     """Return ``(dir, hit)``; on a miss call ``build(tmp_dir)`` and publish it atomically.
 
     ``build`` writes everything it needs into the directory it is given; ``config.json`` is
-    added here so every entry says how it was made.
+    added here so every entry says how it was made. A shipped artefact (:func:`restore_shipped`)
+    counts as a hit: nothing is trained.
     """
     final = entry_dir(kind, config)
+    for used in _recording:
+        used.append(final)
     if (final / "config.json").exists():
         return final, True
     with entry_lock(final):
         if (final / "config.json").exists():  # built by a parallel run while we waited
+            return final, True
+        if restore_shipped(final):
             return final, True
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
         try:

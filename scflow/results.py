@@ -80,6 +80,32 @@ def results_path(preset: str, run_name: str) -> Path:
     return results_dir(preset) / f"{run_name}.csv"
 
 
+RUNNER_ENV = "SCFLOW_RUNNER"
+"""Set by :mod:`scflow.run` in the kernels it starts: their outputs are the committed results."""
+
+
+def interactive() -> bool:
+    """True in a Jupyter kernel the runner did not start (JupyterLab, plain papermill).
+
+    Such runs write to ``results/<preset>/interactive/`` so that exploring a notebook never
+    changes the CSVs and figures the committed report is built from; the runner, which checks
+    configuration hashes and skips finished runs, is the one way to update those.
+    """
+    if os.environ.get(RUNNER_ENV):
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+def output_dir(preset: str) -> Path:
+    """Where this process writes CSVs and figures: ``results/<preset>/`` or its ``interactive/``."""
+    return results_dir(preset) / "interactive" if interactive() else results_dir(preset)
+
+
 def git_sha() -> str:
     """Short HEAD sha, ``+dirty`` if tracked files (outside results/) changed; else ``unknown``."""
     def git(*args: str) -> str:
@@ -159,12 +185,13 @@ class ResultsWriter:
             notebook: notebook name; defaults to ``params.notebook``.
             device: the device actually used (e.g. ``str(torch_device)``); defaults to the
                 ``device`` parameter, with ``auto`` resolved to ``cuda``/``cpu``.
-            path: where to write; defaults to ``results/<preset>/<run_name>.csv``.
+            path: where to write; defaults to ``results/<preset>/<run_name>.csv``
+                (``results/<preset>/interactive/`` outside the runner, :func:`interactive`).
         """
         notebook = notebook or getattr(params, "notebook", "")
         preset = params.get("preset", "mini")
         run = params.get("run_name") or notebook
-        self.path = Path(path) if path is not None else results_path(preset, run)
+        self.path = Path(path) if path is not None else output_dir(preset) / f"{run}.csv"
         self.meta: dict[str, Any] = {
             "run": run, "notebook": notebook, "preset": preset,
             "seed": params.get("seed"), "feature_backend": params.get("fid_backend"),
@@ -211,9 +238,12 @@ def _device(device: str) -> str:
 
 
 def save_figure(fig: Any, name: str, preset: str, dpi: int = 120) -> Path:
-    """Save a matplotlib figure as ``results/<preset>/figures/<name>.png`` atomically."""
+    """Save a matplotlib figure as ``results/<preset>/figures/<name>.png`` atomically.
+
+    Outside the runner the folder is ``results/<preset>/interactive/figures/`` (:func:`interactive`).
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    path = results_dir(preset) / "figures" / f"{name}.png"
+    path = output_dir(preset) / "figures" / f"{name}.png"
     atomic_write_bytes(path, buf.getvalue())
     return path

@@ -52,7 +52,7 @@ from scflow.params import (
     unknown_name_message,
 )
 from scflow.presets import PARAMS, PRESET_NAMES
-from scflow.results import read_config_hash, results_path
+from scflow.results import RUNNER_ENV, read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -216,6 +216,7 @@ def _kernel_env(nb_dir: Path, explicit: Sequence[str] = ()) -> Iterator[None]:
         p for p in (share, saved.get("JUPYTER_PATH", "")) if p)
     os.environ["SCFLOW_NOTEBOOKS"] = str(nb_dir)  # so notebook_params() finds the notebook
     os.environ[EXPLICIT_ENV] = ",".join(explicit)
+    os.environ[RUNNER_ENV] = "1"  # its results are the committed ones, not interactive/
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:

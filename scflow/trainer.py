@@ -121,7 +121,9 @@ class Distiller:
         On a non-finite loss the error propagates and ``last.pt`` stays the last good state.
         """
         history = []
-        bar = tqdm(range(steps), disable=not progress or not self.accelerator.is_main_process)
+        first = self.step_count + 1  # experiment.distill trains in chunks of ckpt_every: say which
+        bar = tqdm(range(steps), desc=f"distill (updates {first}-{first + steps - 1})",
+                   disable=not progress or not self.accelerator.is_main_process)
         for _ in bar:
             logs = self.train_step()
             history.append({"step": self.step_count, **logs})
