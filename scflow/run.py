@@ -235,6 +235,7 @@ def _job(run: PlannedRun) -> dict[str, Any]:
     """What a process needs to execute ``run`` (plain JSON: it crosses process boundaries)."""
     return {"notebook": str(run.notebook), "output": str(run.output), "log": str(run.log),
             "parameters": run.injected(), "explicit": sorted(run.overrides),
+            "published": str(published_path(run.params.preset, run.name)),
             "header": f"# {run.file} -> {run.notebook.name}, preset {run.params.preset}, "
                       f"config {run.params.config_hash}"}
 
@@ -256,6 +257,35 @@ def _execute(job: dict[str, Any]) -> None:
         except BaseException:
             log.write("\n" + traceback.format_exc())
             raise
+    if job.get("published"):
+        publish_notebook(output, Path(job["published"]))
+
+
+def published_path(preset: str, run_name: str) -> Path:
+    """``results/<preset>/notebooks/<run_name>.ipynb``: the executed notebook kept with the CSV."""
+    return results_path(preset, run_name).parent / "notebooks" / f"{run_name}.ipynb"
+
+
+def publish_notebook(executed: Path, dest: Path) -> None:
+    """Copy an executed notebook beside the results, outputs kept, run-specific metadata dropped.
+
+    The copy is what a reader opens on the repository's web page (``notebooks/`` stays stripped);
+    papermill's per-cell timings and the execution counts change on every run, so they are
+    removed to keep regenerated copies diffable.
+    """
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.execution_count = None
+            for out in cell.get("outputs", []):
+                if "execution_count" in out:
+                    out["execution_count"] = None
+    atomic_write_bytes(dest, nbformat.writes(nb).encode())
 
 
 def execute_in_subprocess(run: PlannedRun, threads: int) -> None:

@@ -66,7 +66,7 @@ def fake_papermill(monkeypatch):
         P = resolve_notebook_params(Path(input_path).stem, values)
         with ResultsWriter(P, device="cpu") as r:
             r.add("loss", float(P.n_eval), method="teacher")
-        Path(output_path).write_text("{}")
+        nbformat.write(nbformat.v4.new_notebook(), output_path)
         calls.append(parameters["run_name"])
 
     monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
@@ -192,6 +192,13 @@ def test_failed_run_reported_others_complete(env, capsys):
         row = next(csv.DictReader(fh))
     assert (row["value"], row["preset"], row["run"]) == ("7.0", "smoke", "b_ok")
     assert (env / "runs" / "smoke" / "b_ok.ipynb").exists()
+    # the executed notebook is kept beside the results, outputs in, run-specific metadata out
+    published = nbformat.read(env / "results" / "smoke" / "notebooks" / "b_ok.ipynb", 4)
+    assert "papermill" not in published.metadata
+    outputs = [o for c in published.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("EXE" in o.get("text", "") for o in outputs)
+    assert all(c.execution_count is None for c in published.cells if c.cell_type == "code")
+    assert not (env / "results" / "smoke" / "notebooks" / "a_fail.ipynb").exists()
     # the kernel is this venv's python, and cell output reaches the log
     assert f"EXE {sys.executable}" in (env / "runs" / "smoke" / "b_ok.log").read_text()
     assert sorted(p.name for p in (env / "nbs").iterdir()) == ["nb_fail.ipynb", "nb_ok.ipynb"]
