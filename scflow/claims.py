@@ -357,7 +357,7 @@ def judge_all(claims: tuple[Claim, ...], results: pd.DataFrame,
                      "ours_lhs": o["lhs"], "ours_rhs": o["rhs"], "verdict": o["verdict"],
                      "margin_verdict": o["margin_verdict"], "missing": o["missing"],
                      "seeds": o["seeds"], "ours_lhs_sd": o["lhs_sd"],
-                     "ours_rhs_sd": o["rhs_sd"], "diff": o["diff"], "band": o["band"],
+                     "ours_rhs_sd": o["rhs_sd"], "seed_diff": o["diff"], "seed_band": o["band"],
                      "rhs_is_constant": not isinstance(c.rhs, Quantity),
                      "paper_lhs": p["lhs"], "paper_rhs": p["rhs"],
                      "paper_verdict": p["verdict"] if p["lhs"] is not None else "n/a"})
@@ -402,8 +402,8 @@ def claims_markdown(claims: tuple[Claim, ...], results: pd.DataFrame, paper: pd.
         if r.missing:
             v += f" (missing: {', '.join(r.missing[:3])}{' ...' if len(r.missing) > 3 else ''})"
         elif r.verdict != r.margin_verdict:
-            v += (f" (within the seed spread: mean difference {_n(r.diff)}, 2 SE "
-                  f"{_n(r.band)}; by the margin alone {r.margin_verdict})")
+            v += (f" (within the seed spread: mean difference {_n(r.seed_diff)}, 2 SE "
+                  f"{_n(r.seed_band)}; by the margin alone {r.margin_verdict})")
         lines.append(f"| {r.claim} | {r.source} | `{r.rule}` | {_ours_cell(r)} | {v} | "
                      f"{_n(r.paper_lhs)} vs {_n(r.paper_rhs)} ({r.paper_verdict}) |")
     return "\n".join(lines)
