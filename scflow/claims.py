@@ -244,10 +244,12 @@ def judge(claim: Claim, get: Getter,
     seeds common to its rows (module docstring).
     """
     common: list[int] = []
+    n_any = 0  # seeds of the best-replicated row, to say when a claim uses fewer
     if seeded is not None:
         get_seed, seeds_of = seeded
         sets = [set(seeds_of(t, r)) for t, r in claim.cells()]
         common = sorted(set.intersection(*sets)) if sets else []
+        n_any = max(map(len, sets), default=0)
     if len(common) == 1:  # one seed in common: that seed's numbers, no spread to judge by
         get = _at_seed(get_seed, common[0])
     if len(common) < 2:
@@ -255,7 +257,8 @@ def judge(claim: Claim, get: Getter,
         rhs, miss_r = quantity_value(claim.rhs, get)
         v = verdict(lhs, claim.op, rhs, claim.margin)
         return {"key": claim.key, "lhs": lhs, "rhs": rhs, "missing": miss_l + miss_r,
-                "verdict": v, "margin_verdict": v, "seeds": common, "lhs_sd": math.nan,
+                "verdict": v, "margin_verdict": v, "seeds": common, "n_any": n_any,
+                "lhs_sd": math.nan,
                 "rhs_sd": math.nan, "diff": math.nan, "band": math.nan}
     lhs_s, rhs_s, missing = [], [], []
     for s in common:
@@ -268,6 +271,7 @@ def judge(claim: Claim, get: Getter,
     if missing:
         return {"key": claim.key, "lhs": None, "rhs": None, "missing": missing,
                 "verdict": INCONCLUSIVE, "margin_verdict": INCONCLUSIVE, "seeds": common,
+                "n_any": n_any,
                 "lhs_sd": math.nan, "rhs_sd": math.nan, "diff": math.nan, "band": math.nan}
     lhs, rhs = sum(lhs_s) / len(common), sum(rhs_s) / len(common)
     v = verdict(lhs, claim.op, rhs, claim.margin)
@@ -275,7 +279,8 @@ def judge(claim: Claim, get: Getter,
              for a, b in zip(lhs_s, rhs_s, strict=True)]
     final, diff, band = spread_verdict(v, diffs)
     return {"key": claim.key, "lhs": lhs, "rhs": rhs, "missing": [], "verdict": final,
-            "margin_verdict": v, "seeds": common, "lhs_sd": _sd(lhs_s), "rhs_sd": _sd(rhs_s),
+            "margin_verdict": v, "seeds": common, "n_any": n_any, "lhs_sd": _sd(lhs_s),
+            "rhs_sd": _sd(rhs_s),
             "diff": diff, "band": band}
 
 
@@ -356,7 +361,7 @@ def judge_all(claims: tuple[Claim, ...], results: pd.DataFrame,
                              f"(margin {c.margin * 100:.3g}%)",
                      "ours_lhs": o["lhs"], "ours_rhs": o["rhs"], "verdict": o["verdict"],
                      "margin_verdict": o["margin_verdict"], "missing": o["missing"],
-                     "seeds": o["seeds"], "ours_lhs_sd": o["lhs_sd"],
+                     "seeds": o["seeds"], "n_any_seeds": o["n_any"], "ours_lhs_sd": o["lhs_sd"],
                      "ours_rhs_sd": o["rhs_sd"], "seed_diff": o["diff"], "seed_band": o["band"],
                      "rhs_is_constant": not isinstance(c.rhs, Quantity),
                      "paper_lhs": p["lhs"], "paper_rhs": p["rhs"],
@@ -376,7 +381,11 @@ def _ours_cell(r: Any) -> str:
     a, b = _pm(r.ours_lhs, r.ours_lhs_sd), _pm(r.ours_rhs, r.ours_rhs_sd)
     if r.rhs_is_constant:
         b = _n(r.ours_rhs)
-    return f"{a} vs {b}" + (f" ({len(r.seeds)} seeds)" if len(r.seeds) > 1 else "")
+    if len(r.seeds) > 1:
+        return f"{a} vs {b} ({len(r.seeds)} seeds)"
+    if len(r.seeds) == 1 and r.n_any_seeds > 1:
+        return f"{a} vs {b} (seed {r.seeds[0]}, the only one common to its rows)"
+    return f"{a} vs {b}"
 
 
 RULE_LINE = (

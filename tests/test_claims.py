@@ -251,6 +251,9 @@ def test_claims_use_the_seeds_common_to_their_rows(tmp_path):
                          report.load_paper_numbers()).set_index("key").loc["t4_gan"]
     assert r.seeds == [0] and r.ours_rhs == 30.0 and r.verdict == NOT_REPRODUCED
     assert math.isnan(r.ours_rhs_sd)
+    md = claims.claims_markdown(claims.CLAIMS, report.load_results(tmp_path),
+                                report.load_paper_numbers())
+    assert "40 vs 30 (seed 0, the only one common to its rows)" in md
 
 
 def test_report_with_seed_replicas(tmp_path):
