@@ -250,16 +250,16 @@ def judge(claim: Claim, get: Getter,
         sets = [set(seeds_of(t, r)) for t, r in claim.cells()]
         common = sorted(set.intersection(*sets)) if sets else []
         n_any = max(map(len, sets), default=0)
-    if len(common) == 1:  # one seed in common: that seed's numbers, no spread to judge by
-        get = _at_seed(get_seed, common[0])
-    if len(common) < 2:
-        lhs, miss_l = quantity_value(claim.lhs, get)
-        rhs, miss_r = quantity_value(claim.rhs, get)
+    out = {"key": claim.key, "lhs": None, "rhs": None, "missing": [], "seeds": common,
+           "n_any": n_any, "lhs_sd": math.nan, "rhs_sd": math.nan, "diff": math.nan,
+           "band": math.nan}
+    if len(common) < 2:  # one value per cell: that seed's, or the getter's (no spread)
+        g = _at_seed(get_seed, common[0]) if common else get
+        lhs, miss_l = quantity_value(claim.lhs, g)
+        rhs, miss_r = quantity_value(claim.rhs, g)
         v = verdict(lhs, claim.op, rhs, claim.margin)
-        return {"key": claim.key, "lhs": lhs, "rhs": rhs, "missing": miss_l + miss_r,
-                "verdict": v, "margin_verdict": v, "seeds": common, "n_any": n_any,
-                "lhs_sd": math.nan,
-                "rhs_sd": math.nan, "diff": math.nan, "band": math.nan}
+        return out | {"lhs": lhs, "rhs": rhs, "missing": miss_l + miss_r, "verdict": v,
+                      "margin_verdict": v}
     lhs_s, rhs_s, missing = [], [], []
     for s in common:
         g = _at_seed(get_seed, s)
@@ -269,19 +269,15 @@ def judge(claim: Claim, get: Getter,
         lhs_s.append(lv)
         rhs_s.append(rv)
     if missing:
-        return {"key": claim.key, "lhs": None, "rhs": None, "missing": missing,
-                "verdict": INCONCLUSIVE, "margin_verdict": INCONCLUSIVE, "seeds": common,
-                "n_any": n_any,
-                "lhs_sd": math.nan, "rhs_sd": math.nan, "diff": math.nan, "band": math.nan}
+        return out | {"missing": missing, "verdict": INCONCLUSIVE,
+                      "margin_verdict": INCONCLUSIVE}
     lhs, rhs = sum(lhs_s) / len(common), sum(rhs_s) / len(common)
     v = verdict(lhs, claim.op, rhs, claim.margin)
     diffs = [decisive_difference(a, claim.op, b, claim.margin)
              for a, b in zip(lhs_s, rhs_s, strict=True)]
     final, diff, band = spread_verdict(v, diffs)
-    return {"key": claim.key, "lhs": lhs, "rhs": rhs, "missing": [], "verdict": final,
-            "margin_verdict": v, "seeds": common, "n_any": n_any, "lhs_sd": _sd(lhs_s),
-            "rhs_sd": _sd(rhs_s),
-            "diff": diff, "band": band}
+    return out | {"lhs": lhs, "rhs": rhs, "verdict": final, "margin_verdict": v,
+                  "lhs_sd": _sd(lhs_s), "rhs_sd": _sd(rhs_s), "diff": diff, "band": band}
 
 
 def _locations(paper: pd.DataFrame, paper_t2i: pd.DataFrame) -> dict[tuple[str, str],
