@@ -6,12 +6,22 @@
 FID per NFE) to our numbers, and judges each claim of the paper by the explicit rules of
 :mod:`scflow.claims`. A run that has not been done shows as ``missing``; nothing crashes on a
 partial grid. :func:`write_report` writes ``results/<preset>/REPORT.md``.
+
+**Seed replicas.** A paper row's run ``<run>`` (its CSV ``results/<preset>/<run>.csv``, seed as
+recorded in the CSV's ``seed`` column, normally the preset's 0) may have replicas with other
+seeds, found by name: ``<run>_s<k>.csv`` holds seed ``k`` (its run file
+``papermill_runs/<run>_s<k>.yaml`` is ``<run>.yaml`` plus ``parameters: {seed: k}``; the CSV's
+``seed`` column must agree with ``k``). Our number for a (table, row) is the mean over the
+replicas present; with two or more, tables read ``mean ± std`` (sample std) and the FID-vs-NFE
+figures draw the std as error bars; with one, the number is shown as it is. Claims are judged
+per seed (:mod:`scflow.claims`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +53,8 @@ TABLE_TITLES = {
     "F": "Fidelity: the paper's switches vs the authors' code's (no paper numbers)",
 }
 MISSING = "missing"
+REPLICA = re.compile(r"^(?P<base>.+)_s(?P<seed>\d+)$")
+"""Name of a seed replica run: ``<run>_s<k>`` is ``<run>`` with seed ``k``."""
 
 
 def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
@@ -75,25 +87,103 @@ def load_results(folder: str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _recorded_seeds(results: pd.DataFrame) -> dict[str, int | None]:
+    """Per run, the first seed its CSV records (None if the column is empty)."""
+    first = pd.to_numeric(results.seed, errors="coerce").groupby(results.run).first()
+    return {str(run): None if math.isnan(v) else int(v) for run, v in first.items()}
+
+
+def replica_map(results: pd.DataFrame) -> dict[str, dict[int, str]]:
+    """``{run: {seed: run name}}`` for every run in ``results`` and its seed replicas.
+
+    A run's own CSV counts with the seed it records (0 if none); ``<run>_s<k>`` adds seed ``k``.
+    Raises ``ValueError`` if a replica's recorded seed disagrees with its name or two files
+    claim the same seed of one run (their numbers would silently be averaged twice).
+    """
+    recorded_seeds = _recorded_seeds(results)
+    names = sorted(recorded_seeds)
+    out: dict[str, dict[int, str]] = {}
+    for name in names:
+        seed = recorded_seeds[name]
+        out.setdefault(name, {})[0 if seed is None else seed] = name
+    for name in names:
+        m = REPLICA.match(name)
+        if not m:
+            continue
+        base, k = m["base"], int(m["seed"])
+        recorded = recorded_seeds[name]
+        if recorded is not None and recorded != k:
+            raise ValueError(f"seed replica {name!r} records seed {recorded} in its CSV, but "
+                             f"its name says seed {k}: rename it or fix its run file")
+        seeds = out.setdefault(base, {})
+        if k in seeds and seeds[k] != name:
+            raise ValueError(f"runs {seeds[k]!r} and {name!r} both hold seed {k} of {base!r}")
+        seeds[k] = name
+    return {run: dict(sorted(s.items())) for run, s in out.items()}
+
+
+def seed_replicas(results: pd.DataFrame, run: str) -> dict[int, str]:
+    """``{seed: run name}`` of ``run`` and its replicas ``<run>_s<k>`` present in ``results``
+    (empty if none); see the module docstring for the naming rule."""
+    return replica_map(results).get(run, {})
+
+
+def value_index(results: pd.DataFrame) -> dict[tuple[str, str, str, int], float]:
+    """``{(run, method, metric, nfe): value}`` over the rows with an NFE (the last row wins,
+    as in a CSV that accumulated a rerun)."""
+    sel = results.assign(nfe=pd.to_numeric(results.nfe, errors="coerce")).dropna(subset=["nfe"])
+    return {(r, str(m), str(k), int(n)): float(v) for r, m, k, n, v in
+            zip(sel.run, sel.method, sel.metric, sel.nfe, sel.value, strict=True)}
+
+
+def our_values(results: pd.DataFrame, run: str, method: str, nfe: int,
+               metric: str = "fid") -> dict[int, float]:
+    """``{seed: value}`` of (run, method, nfe, metric) over ``run``'s seed replicas."""
+    out = {}
+    for seed, name in seed_replicas(results, run).items():
+        sel = results[(results.run == name) & (results.method == method)
+                      & (results.metric == metric) & (pd.to_numeric(results.nfe) == nfe)]
+        if not sel.empty:
+            out[seed] = float(sel.value.iloc[-1])
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple[float | None, float]:
+    """(mean, sample std) of the seeds' values; ``(None, nan)`` if none, std NaN for one."""
+    if not values:
+        return None, math.nan
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, math.nan
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
 def our_value(results: pd.DataFrame, run: str, method: str, nfe: int,
               metric: str = "fid") -> float | None:
-    """Our number for (run, method, nfe, metric), or ``None`` if that run or row is missing."""
-    sel = results[(results.run == run) & (results.method == method)
-                  & (results.metric == metric) & (pd.to_numeric(results.nfe) == nfe)]
-    return None if sel.empty else float(sel.value.iloc[-1])
+    """Our number for (run, method, nfe, metric): the mean over the run's seed replicas, or
+    ``None`` if that run or row is missing."""
+    return mean_std(list(our_values(results, run, method, nfe, metric).values()))[0]
 
 
 def compare_table(results: pd.DataFrame, paper: pd.DataFrame, table: str,
                   metric: str = "fid") -> pd.DataFrame:
-    """One paper table in long form: row, run, method, nfe, ours (NaN if missing), paper.
+    """One paper table in long form: row, run, method, nfe, ours (mean over seeds; NaN if
+    missing), ours_std (NaN under two seeds), n_seeds, paper, run_done.
 
     Only the NFE columns of :data:`TABLE_NFES` are kept.
     """
     sub = paper[(paper.table == table) & paper.nfe.isin(TABLE_NFES[table])].copy()
-    sub["ours"] = [our_value(results, r.run, r.method, r.nfe, metric) for r in sub.itertuples()]
+    per_seed = [list(our_values(results, r.run, r.method, r.nfe, metric).values())
+                for r in sub.itertuples()]
+    stats = [mean_std(vals) for vals in per_seed]
+    sub["ours"] = [math.nan if m is None else m for m, _ in stats]
     sub["ours"] = sub["ours"].astype(float)
-    sub["run_done"] = sub.run.isin(set(results.run))
-    return sub[["row", "run", "method", "nfe", "ours", "paper", "run_done"]].reset_index(drop=True)
+    sub["ours_std"] = [sd for _, sd in stats]
+    sub["n_seeds"] = [len(vals) for vals in per_seed]
+    replicas = replica_map(results)
+    sub["run_done"] = [bool(replicas.get(run)) for run in sub.run]
+    return sub[["row", "run", "method", "nfe", "ours", "ours_std", "n_seeds", "paper",
+                "run_done"]].reset_index(drop=True)
 
 
 def load_paper_t2i(path: str | Path = PAPER_NUMBERS_T2I) -> pd.DataFrame:
@@ -149,6 +239,11 @@ def _num(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
+def _mean_pm(mean: float | None, std: float) -> str:
+    """``mean ± std`` when there is a spread (two or more seeds), else the number alone."""
+    return _num(mean) if math.isnan(std) else f"{_num(mean)} ± {_num(std, 2)}"
+
+
 def _paper_num(x: float) -> str:
     """The paper's number as printed there (no rounding)."""
     return "-" if math.isnan(x) else f"{x:g}"
@@ -157,7 +252,8 @@ def _paper_num(x: float) -> str:
 def table_markdown(cmp: pd.DataFrame) -> str:
     """A compare table as Markdown: one line per row, cells ``ours / paper`` per NFE.
 
-    ``ours`` reads ``missing`` where the run has not been done and ``n/e`` where the run did not
+    ``ours`` is ``mean ± std`` over seeds where a row has two or more, else the number; it reads
+    ``missing`` where the run has not been done and ``n/e`` where the run did not
     evaluate that NFE; ``paper`` reads ``-`` where the paper reports no number.
     """
     nfes = list(dict.fromkeys(cmp.nfe))
@@ -167,20 +263,32 @@ def table_markdown(cmp: pd.DataFrame) -> str:
         cells = []
         for n in nfes:
             r = grp[grp.nfe == n].iloc[0]
-            ours = _num(r.ours) if not math.isnan(r.ours) else "n/e" if r.run_done else MISSING
+            ours = (_mean_pm(r.ours, r.ours_std) if not math.isnan(r.ours)
+                    else "n/e" if r.run_done else MISSING)
             cells.append(f"{ours} / {_paper_num(r.paper)}")
         lines.append(f"| {row} | `{run}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def metric_by_method(results: pd.DataFrame, metric: str,
-                     runs: Sequence[tuple[str, str, str]]) -> pd.DataFrame:
-    """``metric`` per NFE for (label, run, method) triples: labels as rows, NFEs as columns."""
+                     runs: Sequence[tuple[str, str, str]], stat: str = "mean") -> pd.DataFrame:
+    """``metric`` per NFE for (label, run, method) triples: labels as rows, NFEs as columns.
+
+    ``stat``: ``"mean"`` over the run's seed replicas, or their sample ``"std"`` (NaN under
+    two seeds).
+    """
+    if stat not in ("mean", "std"):
+        raise ValueError(f"stat must be 'mean' or 'std' (got {stat!r})")
+    replicas, index = replica_map(results), value_index(results)
     out = {}
     for label, run, method in runs:
-        sel = results[(results.run == run) & (results.method == method)
-                      & (results.metric == metric)].dropna(subset=["nfe"])
-        out[label] = {int(n): float(v) for n, v in zip(sel.nfe, sel.value, strict=True)}
+        per_nfe: dict[int, list[float]] = {}
+        for name in replicas.get(run, {}).values():
+            for (r, m, k, n), v in index.items():
+                if r == name and m == method and k == metric:
+                    per_nfe.setdefault(n, []).append(v)
+        out[label] = {n: mean_std(vs)[0 if stat == "mean" else 1]
+                      for n, vs in sorted(per_nfe.items())}
     df = pd.DataFrame.from_dict(out, orient="index")
     return df.reindex(sorted(df.columns), axis=1) if len(df.columns) else df
 
@@ -232,11 +340,23 @@ def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
         f"{p['t2i_guidance']}; students {p['t2i_distill_steps']} updates; FID on "
         f"{p['n_eval']} prompts, prompt accuracy for CLIP | 2-RF from SD 1.5, 18k iterations "
         f"on LAION; COCO prompts; CLIP score |",
-        f"| seeds | one ({p['seed']}) | one (not stated) |",
+        f"| seeds | {_seeds_cell(results, p['seed'])} | one (not stated) |",
         f"| wall time | {total / 60:.1f} min over {int((~times.alias).sum())} runs "
         f"(sum of the runs' wall_time_s; cached artefacts are reused, aliases not counted); "
         f"first start to last finish {_span_minutes(results)} (runs overlap with --jobs) | - |",
     ]
+
+
+def _seeds_cell(results: pd.DataFrame, preset_seed: int) -> str:
+    """``one (<seed>)``, or which runs have which seeds where replicas exist."""
+    multi = {run: seeds for run, seeds in replica_map(results).items() if len(seeds) > 1}
+    if not multi:
+        return f"one ({preset_seed})"
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for run, seeds in multi.items():
+        groups.setdefault(tuple(seeds), []).append(f"`{run}`")
+    parts = [f"{', '.join(map(str, s))} for {', '.join(runs)}" for s, runs in groups.items()]
+    return "; ".join(parts) + f" (tables: mean ± std); one ({preset_seed}) for the other runs"
 
 
 def _span_minutes(results: pd.DataFrame) -> str:
@@ -273,7 +393,7 @@ def build_report(preset: str, folder: str | Path | None = None,
     ``figures``: (caption, path relative to the folder) pairs to embed, e.g. the PNGs that
     notebook 07 saves; missing files are listed as missing.
     """
-    from scflow.claims import CLAIMS, claims_markdown
+    from scflow.claims import CLAIMS, claims_markdown, differences_markdown, judge_all
 
     folder = Path(folder) if folder is not None else results_dir(preset)
     results = load_results(folder)
@@ -289,7 +409,10 @@ def build_report(preset: str, folder: str | Path | None = None,
     if missing:
         out += [f"**Missing runs** ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing)
                 + ". Their cells read `missing`; claims that need them are inconclusive.", ""]
-    out += ["## Claims of the paper", "", claims_markdown(CLAIMS, results, paper), ""]
+    judged = judge_all(CLAIMS, results, paper)
+    out += ["## Claims of the paper", "", claims_markdown(CLAIMS, results, paper, judged), "",
+            "### Where the miniature differs from the paper", "",
+            differences_markdown(CLAIMS, results, paper, judged), ""]
     paper_t2i = load_paper_t2i()
     for table, title in T2I_TITLES.items():
         out += [f"## {title}", "", t2i_markdown(results, paper_t2i, table), ""]
@@ -309,7 +432,8 @@ def build_report(preset: str, folder: str | Path | None = None,
             "(> 1 = over-contrast, the paper's oversaturation).", ""]
     for metric in ("consistency_rmse", "std_ratio", "clip_fraction"):
         df = metric_by_method(results, metric, METHOD_RUNS)
-        out += [f"**{metric}** per NFE", "", _frame_markdown(df), ""]
+        std = metric_by_method(results, metric, METHOD_RUNS, stat="std")
+        out += [f"**{metric}** per NFE", "", _frame_markdown(df, std), ""]
     rest = [f for f in figures if not f[0].startswith(("Table", "Fidelity"))]
     if rest:
         out += ["## Figures", ""]
@@ -334,14 +458,18 @@ METHOD_RUNS: tuple[tuple[str, str, str], ...] = (
 """(label, run, method) of every method shown in the consistency / saturation section."""
 
 
-def _frame_markdown(df: pd.DataFrame) -> str:
+def _frame_markdown(df: pd.DataFrame, std: pd.DataFrame | None = None) -> str:
+    """Labels x NFE as Markdown; cells ``mean ± std`` where ``std`` has a number."""
     if df.empty:
         return f"({MISSING}: no run has these numbers yet)"
     cols = list(df.columns)
     lines = ["| method | " + " | ".join(f"NFE {c}" for c in cols) + " |",
              "|" + "---|" * (len(cols) + 1)]
     for label, row in df.iterrows():
-        lines.append(f"| {label} | " + " | ".join(_num(row[c]) for c in cols) + " |")
+        sd = [std.at[label, c] if std is not None and c in std.columns else math.nan
+              for c in cols]
+        lines.append(f"| {label} | " + " | ".join(_mean_pm(row[c], s)
+                                                  for c, s in zip(cols, sd, strict=True)) + " |")
     return "\n".join(lines)
 
 

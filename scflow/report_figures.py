@@ -60,12 +60,23 @@ def stack_pngs(panels: Sequence[tuple[str, Path]], title: str, width: float = 7.
 
 
 def table_figure(cmp: pd.DataFrame, title: str) -> plt.Figure:
-    """FID vs NFE for one table: ours (left) beside the paper's (right), one line per row."""
+    """FID vs NFE for one table: ours (left) beside the paper's (right), one line per row.
+
+    Where a row of ours has two or more seeds (``ours_std`` of :func:`scflow.report.
+    compare_table`), the line is the mean and the error bars the seeds' std.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for ax, col, name in ((axes[0], "ours", "ours (miniature)"), (axes[1], "paper", "paper")):
         for row, grp in cmp.groupby("row", sort=False):
             g = grp.dropna(subset=[col])
-            if len(g):
+            if not len(g):
+                continue
+            std = g["ours_std"] if col == "ours" and "ours_std" in g else None
+            if std is not None and std.notna().any():
+                label = f"{row} (mean ± std, {int(g.n_seeds.max())} seeds)"
+                ax.errorbar(g.nfe, g[col], yerr=std.fillna(0.0), marker="o", capsize=3,
+                            label=label)
+            else:
                 ax.plot(g.nfe, g[col], marker="o", label=str(row))
         ax.set_xscale("log", base=2)
         ax.set(xlabel="NFE", ylabel="FID", title=name)
@@ -78,12 +89,21 @@ def table_figure(cmp: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def method_metric_figure(df: pd.DataFrame, metric: str) -> plt.Figure:
-    """``metric`` vs NFE, one line per method (rows of :func:`scflow.report.metric_by_method`)."""
+def method_metric_figure(df: pd.DataFrame, metric: str,
+                         std: pd.DataFrame | None = None) -> plt.Figure:
+    """``metric`` vs NFE, one line per method (rows of :func:`scflow.report.metric_by_method`);
+    ``std`` (same shape, ``stat="std"``) adds error bars where a method has two or more seeds."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for label, row in df.iterrows():
         row = row.dropna()
-        if len(row):
+        if not len(row):
+            continue
+        sd = (std.loc[label].reindex(row.index) if std is not None and label in std.index
+              else None)
+        if sd is not None and sd.notna().any():
+            ax.errorbar([int(c) for c in row.index], row.values, yerr=sd.fillna(0.0).values,
+                        marker="o", capsize=3, label=label)
+        else:
             ax.plot([int(c) for c in row.index], row.values, marker="o", label=label)
     ax.set_xscale("log", base=2)
     ax.set(xlabel="NFE", ylabel=metric, title=f"{metric} per method")
@@ -122,7 +142,8 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
         save(table_figure(cmp, title), f"report_table{table}_fid", caption)
     for metric in ("consistency_rmse", "std_ratio"):
         df = metric_by_method(results, metric, METHOD_RUNS)
-        save(method_metric_figure(df, metric), f"report_{metric}",
+        std = metric_by_method(results, metric, METHOD_RUNS, stat="std")
+        save(method_metric_figure(df, metric, std), f"report_{metric}",
              f"{metric} vs NFE per method")
     for name, (title, panels) in PAPER_FIGURES.items():
         paths = [(label, folder / "figures" / f"{stem}.png") for label, stem in panels]

@@ -1,0 +1,289 @@
+"""The headline claims, seed replicas (mean ± std) and the seed-spread rule, on synthetic CSVs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scflow import claims, report
+from scflow.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Quantity
+from scflow.results import write_results
+
+NFES = (1, 2, 4, 8, 16)
+T4_RUNS = {"CD": ("table4_cd", "cd"), "+GAN": ("table4_gan", "cd+trunc+gan"),
+           "+RF": ("table4_rf", "cd+trunc+gan+rf"), "+BI": ("table4_bi", "scflow")}
+NEW_CLAIMS = ("t4_cd_u_shape", "fig4_saturation_vs_scflow", "t4_rf_one_step", "t4_bi_one_step",
+              "t4_flat_max_min", "t4_bi_vs_cd_every_nfe", "fig6_consistency")
+
+
+def _write(folder: Path, run: str, methods: dict[str, dict[str, dict[int, float]]],
+           seed: int | None = 0) -> None:
+    """A results CSV: {method: {metric: {nfe: value}}}, recording ``seed``."""
+    rows = [dict(metric=metric, value=v, method=method, nfe=n)
+            for method, metrics in methods.items() for metric, series in metrics.items()
+            for n, v in series.items()]
+    meta = dict(run=run, notebook="nb", preset="smoke", seed=seed, feature_backend="digits",
+                git_sha="abc", config_hash=f"h-{run}", device="cpu", wall_time_s=1.0)
+    write_results(rows, folder / f"{run}.csv", meta)
+
+
+def _grid(folder: Path, fid: dict[str, list[float]], std16: dict[str, float],
+          rmse4: dict[str, float], suffix: str = "", seed: int = 0) -> Path:
+    """Table 4's rows and Table 3's rectified rows: FID per NFE, std_ratio at NFE 1/16 and
+    consistency_rmse at NFE 4 (keys: Table 4 rows, 'rectified', 'rectified+distill')."""
+    for row, (run, method) in T4_RUNS.items():
+        _write(folder, run + suffix, {method: {
+            "fid": dict(zip(NFES, fid[row], strict=True)),
+            "std_ratio": {1: 0.97, 16: std16[row]}, "consistency_rmse": {4: rmse4[row]}}},
+            seed)
+    _write(folder, "table3_rectified" + suffix, {
+        m: {"fid": {1: 40.0, 2: 30.0}, "consistency_rmse": {4: rmse4[m]}}
+        for m in ("rectified", "rectified+distill")}, seed)
+    return folder
+
+
+# The paper's Table 4 (headline holds) and today's miniature (headline does not).
+PAPER_LIKE = dict(
+    fid={"CD": [41.34, 23.56, 38.75, 51.34, 53.69], "+GAN": [11.55, 19.82, 38.29, 49.45, 54.56],
+         "+RF": [10.62, 11.07, 11.8, 12.68, 12.66], "+BI": [8.06, 7.67, 7.68, 7.63, 7.24]},
+    std16={"CD": 1.10, "+GAN": 1.08, "+RF": 1.02, "+BI": 1.00},
+    rmse4={"CD": 0.30, "+GAN": 0.25, "+RF": 0.12, "+BI": 0.08, "rectified": 0.15,
+           "rectified+distill": 0.11})
+MINI_LIKE = dict(
+    fid={"CD": [36.6, 15.7, 13.3, 14.6, 16.1], "+GAN": [24.8, 14.5, 13.1, 14.3, 15.7],
+         "+RF": [31.9, 17.4, 11.5, 10.4, 10.4], "+BI": [40.0, 18.5, 12.1, 10.6, 10.4]},
+    std16={"CD": 1.000, "+GAN": 1.01, "+RF": 1.01, "+BI": 1.03},
+    rmse4={"CD": 0.118, "+GAN": 0.12, "+RF": 0.11, "+BI": 0.105, "rectified": 0.095,
+           "rectified+distill": 0.0896})
+
+
+def _verdicts(folder: Path) -> dict[str, str]:
+    df = claims.judge_all(claims.CLAIMS, report.load_results(folder), report.load_paper_numbers())
+    return dict(zip(df.key, df.verdict, strict=True))
+
+
+def test_headline_claims_reproduced_on_a_paper_like_grid(tmp_path):
+    v = _verdicts(_grid(tmp_path, **PAPER_LIKE))
+    assert {k: v[k] for k in NEW_CLAIMS} == dict.fromkeys(NEW_CLAIMS, REPRODUCED)
+
+
+def test_headline_claims_not_reproduced_on_a_miniature_like_grid(tmp_path):
+    v = _verdicts(_grid(tmp_path, **MINI_LIKE))
+    # 16.1 / 15.7 = 1.03 < 1.3; 31.9 > 24.8; 40 > 31.9; 40 / 10.4 = 3.8 > 1.5;
+    # 18.5 / 15.7 = 1.18 > 1.05; CD 1.000 < BI 1.03; 0.105 > 0.0896 (rectified + distill)
+    assert {k: v[k] for k in NEW_CLAIMS} == dict.fromkeys(NEW_CLAIMS, NOT_REPRODUCED)
+
+
+def test_new_claims_read_the_numbers_they_describe(tmp_path):
+    df = claims.judge_all(claims.CLAIMS, report.load_results(_grid(tmp_path, **MINI_LIKE)),
+                          report.load_paper_numbers()).set_index("key")
+    assert df.loc["t4_cd_u_shape", "ours_lhs"] == pytest.approx(16.1 / 15.7)
+    assert df.loc["t4_cd_u_shape", "ours_rhs"] == 1.3
+    assert df.loc["t4_flat_max_min", "ours_lhs"] == pytest.approx(40.0 / 10.4)
+    assert df.loc["t4_bi_vs_cd_every_nfe", "ours_lhs"] == pytest.approx(18.5 / 15.7)
+    assert df.loc["fig6_consistency", "ours_rhs"] == pytest.approx(0.0896)  # Table 3's row
+    assert df.loc["t4_flat_max_min", "paper_lhs"] == pytest.approx(8.06 / 7.24)
+    assert df.loc["t4_cd_u_shape", "paper_lhs"] == pytest.approx(53.69 / 23.56)
+
+
+def test_fig6_consistency_needs_every_row_including_rectified(tmp_path):
+    """Beating Table 4's rows is not enough: a missing rectified-flow run leaves it open."""
+    _grid(tmp_path, **PAPER_LIKE)
+    (tmp_path / "table3_rectified.csv").unlink()
+    df = claims.judge_all(claims.CLAIMS, report.load_results(tmp_path),
+                          report.load_paper_numbers()).set_index("key")
+    assert df.loc["fig6_consistency", "verdict"] == INCONCLUSIVE
+    assert "T3 LFM + Rectified NFE 4" in df.loc["fig6_consistency", "missing"]
+
+
+# --- quantities and rules -----------------------------------------------------------------------
+
+def test_new_reductions_and_constant_sides():
+    vals = {("4", "A", 1): 10.0, ("4", "A", 2): 5.0, ("4", "A", 4): 8.0,
+            ("4", "B", 1): 20.0, ("4", "B", 2): 2.0, ("4", "B", 4): 16.0, ("3", "C", 1): 1.0}
+
+    def get(table, row, nfe, metric):
+        return vals.get((table, row, nfe))
+
+    q = Quantity("4", ("A",), (1, 2, 4), over_nfe="max/min")
+    assert claims.quantity_value(q, get) == (2.0, [])
+    assert claims.quantity_value(Quantity("4", ("A",), (1, 2, 4), over_nfe="max"), get)[0] == 10
+    q = Quantity("4", ("A",), (1, 2, 4), over_nfe="max", divide_by="B")  # 0.5, 2.5, 0.5
+    assert claims.quantity_value(q, get) == (2.5, [])
+    q = Quantity("4", ("A", ("3", "C")), (1,))  # rows of two tables: min(10, 1)
+    assert claims.quantity_value(q, get) == (1.0, [])
+    assert q.cells() == [("4", "A"), ("3", "C")] and "T3 C" in q.describe()
+    assert claims.quantity_value(1.5, get) == (1.5, [])
+    value, missing = claims.quantity_value(
+        Quantity("4", ("A",), (1, 8), over_nfe="max", divide_by="B"), get)
+    assert value is None and missing == ["T4 A NFE 8", "T4 B NFE 8"]
+
+
+@pytest.mark.parametrize("kw", [dict(over_nfe="median"), dict(over_rows="mean"),
+                                dict(rows=())])
+def test_quantity_rejects_bad_input(kw):
+    args = dict(table="4", rows=("CD",), nfes=(1,)) | kw
+    with pytest.raises(ValueError):
+        Quantity(**args)
+
+
+def test_claim_rejects_bad_op_and_margin():
+    q = Quantity("4", ("CD",), (1,))
+    with pytest.raises(ValueError, match="op"):
+        Claim("k", "t", "s", q, "<=", q)
+    with pytest.raises(ValueError, match="margin"):
+        Claim("k", "t", "s", q, "<", q, margin=1.5)
+
+
+@pytest.mark.parametrize("lhs,op,rhs,m,expected", [
+    (1.3, ">~", 1.3, 0.0, REPRODUCED), (1.29, ">~", 1.3, 0.0, NOT_REPRODUCED),
+    (1.25, ">~", 1.3, 0.05, REPRODUCED), (1.5, "<~", 1.5, 0.0, REPRODUCED),
+    (1.51, "<~", 1.5, 0.0, NOT_REPRODUCED),
+])
+def test_at_least_and_at_most_rules(lhs, op, rhs, m, expected):
+    assert claims.verdict(lhs, op, rhs, m) == expected
+
+
+def test_spread_rule():
+    # mean difference -1 with sd 0.1 over 3 seeds: SE 0.058, clearly decided
+    v, diff, band = claims.spread_verdict(REPRODUCED, [-1.0, -1.1, -0.9])
+    assert v == REPRODUCED and diff == pytest.approx(-1.0)
+    assert band == pytest.approx(2 * 0.1 / math.sqrt(3))
+    # the same mean within the noise of seeds: 2 SE = 2 * 2 / sqrt(3) = 2.3 > 1
+    assert claims.spread_verdict(REPRODUCED, [-3.0, -1.0, 1.0])[0] == INCONCLUSIVE
+    assert claims.spread_verdict(NOT_REPRODUCED, [3.0, 1.0, -1.0])[0] == INCONCLUSIVE
+    assert claims.spread_verdict(INCONCLUSIVE, [-1.0, -1.1, -0.9])[0] == INCONCLUSIVE
+    assert claims.spread_verdict(REPRODUCED, [-1.0])[0] == REPRODUCED  # one seed: margin only
+    # "not worse than" is judged at its boundary, where a tie is a success
+    assert claims.decisive_difference(10.0, "<~", 10.0, 0.05) == pytest.approx(-0.5)
+    assert claims.decisive_difference(10.0, ">~", 10.0, 0.05) == pytest.approx(0.5)
+    assert claims.decisive_difference(9.0, "<", 10.0, 0.05) == -1.0
+
+
+# --- seed replicas ------------------------------------------------------------------------------
+
+def _cd_seeds(folder: Path, fids: dict[int, list[float]]) -> None:
+    for seed, fid in fids.items():
+        run = "table4_cd" if seed == 0 else f"table4_cd_s{seed}"
+        _write(folder, run, {"cd": {"fid": dict(zip(NFES, fid, strict=True)),
+                                    "std_ratio": {16: 1.0 + 0.01 * seed}}}, seed)
+
+
+def test_seed_replicas_are_found_by_name_and_averaged(tmp_path):
+    _cd_seeds(tmp_path, {0: [30.0] * 5, 1: [32.0] * 5, 2: [34.0] * 5})
+    _write(tmp_path, "table4_cd_fidelity", {"cd": {"fid": {1: 99.0}}})  # not a replica
+    results = report.load_results(tmp_path)
+    assert report.seed_replicas(results, "table4_cd") == {0: "table4_cd", 1: "table4_cd_s1",
+                                                         2: "table4_cd_s2"}
+    assert report.our_values(results, "table4_cd", "cd", 1) == {0: 30.0, 1: 32.0, 2: 34.0}
+    assert report.our_value(results, "table4_cd", "cd", 1) == pytest.approx(32.0)
+    cmp = report.compare_table(results, report.load_paper_numbers(), "4")
+    cd = cmp[(cmp.row == "CD") & (cmp.nfe == 2)].iloc[0]
+    assert cd.ours == pytest.approx(32.0) and cd.ours_std == pytest.approx(2.0)
+    assert cd.n_seeds == 3
+    md = report.table_markdown(cmp)
+    assert "| CD | `table4_cd` | 32 ± 2 / 41.34 |" in md
+    sr = report.metric_by_method(results, "std_ratio", report.METHOD_RUNS)
+    sd = report.metric_by_method(results, "std_ratio", report.METHOD_RUNS, stat="std")
+    assert sr.loc["CD", 16] == pytest.approx(1.01) and sd.loc["CD", 16] == pytest.approx(0.01)
+
+
+def test_one_seed_reads_as_before(tmp_path):
+    _cd_seeds(tmp_path, {0: [30.0, 20.0, 21.0, 22.0, 23.0]})
+    results = report.load_results(tmp_path)
+    cmp = report.compare_table(results, report.load_paper_numbers(), "4")
+    assert cmp[cmp.row == "CD"].ours_std.isna().all()
+    assert "| CD | `table4_cd` | 30 / 41.34 | 20 / 23.56 |" in report.table_markdown(cmp)
+    text = report.build_report("smoke", tmp_path)
+    assert text.count("±") == claims.RULE_LINE.count("±")  # only where the rule explains it
+
+
+def test_replica_whose_seed_disagrees_with_its_name_is_an_error(tmp_path):
+    _cd_seeds(tmp_path, {0: [30.0] * 5})
+    _write(tmp_path, "table4_cd_s1", {"cd": {"fid": {1: 31.0}}}, seed=2)
+    with pytest.raises(ValueError, match="records seed 2"):
+        report.seed_replicas(report.load_results(tmp_path), "table4_cd")
+
+
+def test_two_files_with_one_seed_are_an_error(tmp_path):
+    _cd_seeds(tmp_path, {0: [30.0] * 5})
+    _write(tmp_path, "table4_cd_s0", {"cd": {"fid": {1: 31.0}}}, seed=0)
+    with pytest.raises(ValueError, match="both hold seed 0"):
+        report.replica_map(report.load_results(tmp_path))
+
+
+def _u_shape(cd2: float, cd16: float) -> list[float]:
+    return [40.0, cd2, 30.0, 35.0, cd16]
+
+
+def test_claims_are_judged_per_seed_against_the_spread(tmp_path):
+    """CD's FID16 / FID2 per seed: 1.5, 1.0, 2.0 (mean 1.5 >= 1.3 by the margin rule), but
+    the mean distance to the boundary, 0.2, is within 2 SE (0.58): inconclusive."""
+    _cd_seeds(tmp_path, {0: _u_shape(20.0, 30.0), 1: _u_shape(20.0, 20.0),
+                         2: _u_shape(20.0, 40.0)})
+    df = claims.judge_all(claims.CLAIMS, report.load_results(tmp_path),
+                          report.load_paper_numbers()).set_index("key")
+    r = df.loc["t4_cd_u_shape"]
+    assert r.seeds == [0, 1, 2] and r.ours_lhs == pytest.approx(1.5)
+    assert r.ours_lhs_sd == pytest.approx(0.5) and r.seed_diff == pytest.approx(0.2)
+    assert r.margin_verdict == REPRODUCED and r.verdict == INCONCLUSIVE
+    md = claims.claims_markdown(claims.CLAIMS, report.load_results(tmp_path),
+                                report.load_paper_numbers(), df.reset_index())
+    assert "1.5 ± 0.5 vs 1.3 (3 seeds)" in md and "within the seed spread" in md
+
+
+def test_consistent_seeds_keep_the_verdict(tmp_path):
+    _cd_seeds(tmp_path, {0: _u_shape(20.0, 40.0), 1: _u_shape(20.0, 42.0),
+                         2: _u_shape(20.0, 38.0)})
+    r = claims.judge_all(claims.CLAIMS, report.load_results(tmp_path),
+                         report.load_paper_numbers()).set_index("key").loc["t4_cd_u_shape"]
+    assert r.ours_lhs == pytest.approx(2.0) and r.verdict == REPRODUCED
+
+
+def test_claims_use_the_seeds_common_to_their_rows(tmp_path):
+    """+GAN has seed 0 only: CD's extra seeds are left out of +GAN < CD (seed 0 alone)."""
+    _cd_seeds(tmp_path, {0: [30.0] * 5, 1: [90.0] * 5, 2: [90.0] * 5})
+    _write(tmp_path, "table4_gan", {"cd+trunc+gan": {"fid": dict.fromkeys(NFES, 40.0)}})
+    r = claims.judge_all(claims.CLAIMS, report.load_results(tmp_path),
+                         report.load_paper_numbers()).set_index("key").loc["t4_gan"]
+    assert r.seeds == [0] and r.ours_rhs == 30.0 and r.verdict == NOT_REPRODUCED
+    assert math.isnan(r.ours_rhs_sd)
+    md = claims.claims_markdown(claims.CLAIMS, report.load_results(tmp_path),
+                                report.load_paper_numbers())
+    assert "40 vs 30 (seed 0, the only one common to its rows)" in md
+
+
+def test_report_with_seed_replicas(tmp_path):
+    _grid(tmp_path, **MINI_LIKE)
+    for seed in (1, 2):
+        shifted = dict(MINI_LIKE, fid={k: [x + seed for x in v]
+                                       for k, v in MINI_LIKE["fid"].items()})
+        _grid(tmp_path, **shifted, suffix=f"_s{seed}", seed=seed)
+    text = report.build_report("smoke", tmp_path)
+    assert "0, 1, 2 for `table3_rectified`, `table4_bi`" in text
+    assert "(3 seeds)" in text and "### Where the miniature differs from the paper" in text
+    assert "| CD | `table4_cd` | 37.6 ± 1 / 41.34 |" in text  # 36.6, 37.6, 38.6
+    from scflow.report_figures import make_report_figures, table_figure
+
+    assert all((tmp_path / rel).exists() for _, rel in make_report_figures(tmp_path))
+    cmp = report.compare_table(report.load_results(tmp_path), report.load_paper_numbers(), "4")
+    fig = table_figure(cmp, "Table 4")
+    assert len(fig.axes[0].containers) == 4  # one error-bar container per row of ours
+    assert "mean ± std, 3 seeds" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_differences_paragraph_lists_every_claim_not_reproduced(tmp_path):
+    _grid(tmp_path, **MINI_LIKE)
+    results, paper = report.load_results(tmp_path), report.load_paper_numbers()
+    df = claims.judge_all(claims.CLAIMS, results, paper)
+    text = claims.differences_markdown(claims.CLAIMS, results, paper, df)
+    off = df[df.verdict != REPRODUCED]
+    assert f"on {len(off)} of {len(df)} claims" in text
+    assert all(c in text for c in off.claim)
+    assert not any(c in text for c in df[df.verdict == REPRODUCED].claim)
+    assert "ours 3.85 vs 1.5; paper 1.11 vs 1.5" in text  # max/min 40 / 10.4
+    everything = pd.DataFrame({"verdict": [REPRODUCED] * 2})
+    assert claims.differences_markdown((), results, paper, everything).startswith("Every one")
