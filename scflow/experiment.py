@@ -8,6 +8,8 @@ the teacher.
 from __future__ import annotations
 
 import json
+from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +95,24 @@ def prepare(p: dict[str, Any], progress: bool = True) -> Setup:
                  {"autoencoder": ae_hit, "latents": lat_hit, "teacher": t_hit})
 
 
-def make_extractor(p: dict[str, Any], device: str = "cpu") -> Any:
-    """The FID feature extractor of the preset: digits classifier (cached) or Inception."""
+def upstream_params(P: Mapping[str, Any]) -> dict[str, Any]:
+    """What notebooks 02-06 share with notebook 01: the preset's data, autoencoder and teacher.
+
+    Those values come from the preset (so every student distils the same cached teacher); the
+    run's own ``device`` is kept, so that the teacher, the student and the evaluation all run
+    where the run asked.
+    """
+    from scflow.presets import preset_values
+
+    return {**preset_values(P["preset"]), "device": P["device"]}
+
+
+def make_extractor(p: Mapping[str, Any], device: str = "cpu") -> Any:
+    """The FID feature extractor a run asked for: digits classifier (cached) or Inception.
+
+    ``p`` must be the run's own parameters (``P``), not the preset's: its ``fid_backend`` is
+    also the CSV's ``feature_backend`` label.
+    """
     from scflow.metrics import get_feature_extractor
 
     if p["fid_backend"] == "digits":
@@ -117,7 +135,9 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
     from scflow.teacher import teacher_cache_config
     from scflow.trainer import Distiller
 
-    q = {**s.p, **p, **(method or {})}  # unexposed knobs: the preset's values
+    # unexposed knobs: the preset's values. A read-through view (not a merged copy), so that
+    # only the parameters this function actually uses are read from ``p``.
+    q = ChainMap(dict(method or {}), p, s.p)
     cfg = config_from_params(q, seed=q["seed"])
     key = {"kind": "distill", "teacher": teacher_cache_config(s.p), "cfg": cfg.as_dict(),
            "steps": q["distill_steps"]}

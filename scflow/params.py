@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 NO_NEUTRAL = object()  # sentinel: the parameter has no neutral value (always hashed)
 
 

@@ -1,0 +1,140 @@
+"""Bad input and faults: every accepted parameter takes effect, stale caches, unsafe names,
+early and complete errors, runner edge cases, resume messages, foreign data, file modes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import matplotlib
+import nbformat
+import pytest
+
+import scflow.params
+from scflow.notebooks import notebook_path, parameters_cell_index
+from scflow.params import RunParams
+
+matplotlib.use("Agg")
+
+# Reads from these modules label or hash a run; they are not an effect on what is computed.
+LABEL_MODULES = ("scflow.results", "scflow.params")
+
+
+class TracingParams(RunParams):
+    """A RunParams that records which parameters are read, and from where (not labels)."""
+
+    def __init__(self, notebook: str, values: Any) -> None:
+        super().__init__(notebook, values)
+        self.reads: set[str] = set()
+
+    def _record(self, key: str) -> None:
+        caller = sys._getframe(2).f_globals.get("__name__", "")
+        if caller not in LABEL_MODULES:
+            self.reads.add(key)
+
+    def __getitem__(self, key: str) -> Any:
+        self._record(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._record(key)
+        return dict.get(self, key, default)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("notebook", "reads"):
+            raise AttributeError(name)
+        self._record(name)
+        try:
+            return dict.__getitem__(self, name)
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def exec_notebook(name: str, overrides: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                  stop_after: str | None = None) -> dict[str, Any]:
+    """Run a notebook's code cells in this process, with ``overrides`` injected after its
+    parameters cell (as papermill does) and ``P`` a :class:`TracingParams`.
+
+    Stops after the first cell that binds ``stop_after``. Returns the namespace.
+    """
+    real = scflow.params.notebook_params
+    monkeypatch.setattr(scflow.params, "notebook_params",
+                        lambda nb, ns: TracingParams(nb, real(nb, ns)))
+    nb = nbformat.read(notebook_path(name), as_version=4)
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    tagged = parameters_cell_index(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        exec(compile(cell.source, f"<{name} cell {i}>", "exec"), ns)  # noqa: S102
+        if i == tagged:
+            ns.update(overrides)
+        if stop_after is not None and stop_after in ns:
+            break
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    return ns
+
+
+@pytest.fixture
+def smoke_env(tmp_path_factory, monkeypatch, one_thread):
+    """Results and executed notebooks in a private folder; one cache for the module."""
+    root = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("SCFLOW_RESULTS", str(root / "fault-results"))
+    monkeypatch.setenv("SCFLOW_RUNS", str(root / "fault-runs"))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    return root
+
+
+# --- 1. every accepted parameter takes effect ---------------------------------------------------
+@pytest.mark.parametrize("notebook", ["02_naive_consistency_distillation", "03_truncation_and_gan",
+                                      "04_reflow_loss", "05_bidirectional_loss", "06_baselines"])
+def test_fid_backend_of_the_run_is_the_one_used(notebook, smoke_env, monkeypatch):
+    """``fid_backend: inception`` must reach the feature extractor, not the preset's digits."""
+    import scflow.metrics
+
+    asked: list[str] = []
+
+    def fake(backend: str, device: str = "cpu", **kw: Any) -> str:
+        asked.append(backend)
+        return f"<{backend} extractor>"
+
+    monkeypatch.setattr(scflow.metrics, "get_feature_extractor", fake)
+    ns = exec_notebook(notebook, {"preset": "smoke", "fid_backend": "inception"}, monkeypatch,
+                       stop_after="extractor")
+    assert asked == ["inception"]
+    assert ns["extractor"] == "<inception extractor>"
+
+
+# Parameters a notebook declares without computing anything from them, and why.
+NOT_COMPUTED = {
+    "07_tables_and_figures": {"run_name": "required by the runner; the report has no CSV"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", ["01_latent_flow_matching",
+                                      "02_naive_consistency_distillation",
+                                      "03_truncation_and_gan", "04_reflow_loss",
+                                      "05_bidirectional_loss", "06_baselines",
+                                      "07_tables_and_figures"])
+def test_every_parameter_is_read(notebook, smoke_env, monkeypatch):
+    """Each name of the parameters cell is read by the notebook or the library (not only as a
+    CSV label or for the hash): a parameter nobody reads would be silently ignored."""
+    ns = exec_notebook(notebook, {"preset": "smoke"}, monkeypatch)
+    P = ns["P"]
+    unread = set(P) - P.reads - set(NOT_COMPUTED.get(notebook, {}))
+    assert not unread, f"{notebook}: parameters never read: {sorted(unread)}"
+
+
+def test_tracer_catches_an_unread_parameter(smoke_env, monkeypatch):
+    """The guard itself: a parameter read only by the CSV writer counts as unread."""
+    from scflow.results import ResultsWriter
+
+    P = TracingParams("x", {"preset": "smoke", "run_name": "x", "seed": 0,
+                            "fid_backend": "digits", "device": "cpu"})
+    ResultsWriter(P)
+    assert P.reads == set()
+    _ = P.seed
+    assert P.reads == {"seed"}
