@@ -29,7 +29,6 @@ import csv
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -44,12 +43,17 @@ import yaml
 
 from scflow.cache import REPO_ROOT, atomic_write_bytes
 from scflow.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
-from scflow.params import ParameterError, RunParams, resolve_notebook_params, unknown_name_message
+from scflow.params import (
+    ParameterError,
+    RunParams,
+    check_run_name,
+    resolve_notebook_params,
+    unknown_name_message,
+)
 from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
 from scflow.results import read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class RunConfigError(ValueError):
@@ -132,8 +136,8 @@ def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
     errors = [f"{file}: unknown key {k!r}; allowed: {', '.join(SPEC_KEYS)}"
               for k in spec if k not in SPEC_KEYS]
     run_name = str(spec.get("run_name") or file.stem)
-    if not RUN_NAME.match(run_name):
-        errors.append(f"{file}: run_name {run_name!r} must be letters, digits, '_', '-', '.'")
+    if check_run_name(run_name):
+        errors.append(f"{file}: {check_run_name(run_name)}")
     overrides = spec.get("parameters") or {}
     if not isinstance(overrides, dict):
         raise RunConfigError(f"{file}: `parameters:` must be a mapping")

@@ -4,6 +4,7 @@ early and complete errors, runner edge cases, resume messages, foreign data, fil
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -138,3 +139,51 @@ def test_tracer_catches_an_unread_parameter(smoke_env, monkeypatch):
     assert P.reads == set()
     _ = P.seed
     assert P.reads == {"seed"}
+
+
+# --- 3. plain papermill is validated like the runner --------------------------------------------
+def test_notebook_params_rejects_an_injected_unknown_name():
+    from scflow.notebooks import parameters_cell
+    from scflow.params import ParameterError, notebook_params
+
+    ns = dict(parameters_cell(notebook_path("05_bidirectional_loss")), t_truncc=0.2)
+    with pytest.raises(ParameterError, match=r"'t_truncc'.*did you mean 't_trunc'"):
+        notebook_params("05_bidirectional_loss", ns)
+    ns.pop("t_truncc")
+    ns.update(np=sys, helper=lambda: 0)  # interactive imports and functions are no parameters
+    assert notebook_params("05_bidirectional_loss", ns).t_trunc == 0.4
+
+
+@pytest.mark.parametrize("bad", ["../../x", "/tmp/x", ".hidden", "a/b"])
+def test_run_name_rule_is_shared(bad):
+    from scflow.notebooks import parameters_cell
+    from scflow.params import ParameterError, notebook_params
+
+    ns = dict(parameters_cell(notebook_path("02_naive_consistency_distillation")), run_name=bad)
+    with pytest.raises(ParameterError, match="run_name"):
+        notebook_params("02_naive_consistency_distillation", ns)
+    from scflow import run as runner
+
+    nb = notebook_path("02_naive_consistency_distillation")
+    with pytest.raises(runner.RunConfigError, match="run_name"):
+        runner.plan_spec({"notebook": nb.stem, "run_name": bad}, Path("x.yaml"), "smoke",
+                         nb.parent, Path("runs"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("injected,message", [({"t_truncc": 0.2}, "did you mean 't_trunc'"),
+                                               ({"run_name": "../../x"}, "run_name '../../x'")])
+def test_plain_papermill_fails_in_the_validation_cell(injected, message, tmp_path, monkeypatch):
+    import papermill
+
+    from scflow import run as runner
+
+    monkeypatch.setenv("SCFLOW_RESULTS", str(tmp_path / "results"))
+    nb = notebook_path("05_bidirectional_loss")
+    with runner._kernel_env(nb.parent), pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                   parameters={"preset": "smoke", **injected},
+                                   progress_bar=False, cwd=str(runner.REPO_ROOT))
+    assert message in str(err.value)
+    assert "notebook_params" in str(err.value)  # the validation cell, before any compute
+    assert not (tmp_path / "results").exists()
