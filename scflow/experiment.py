@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec
+from scflow.autoencoder import LatentCodec, get_codec, latent_space_key
 from scflow.cache import atomic_write_bytes, cached, entry_dir, entry_lock
 from scflow.data import ImageSet, load_digits_images, load_image_folder
 from scflow.nets import VelocityNet
@@ -40,6 +40,69 @@ class Setup:
     @property
     def latent_shape(self) -> tuple[int, ...]:
         return tuple(self.latents.shape[1:])
+
+
+class NotReadyError(RuntimeError):
+    """Files, hardware or settings a run needs are missing (raised before any compute)."""
+
+
+def preflight(p: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Check, before any compute, everything a run with parameters ``p`` needs from outside.
+
+    ``p`` holds the values the run's shared parts use (the preset's, with the run's own
+    parameters over them). Returns ``(problems, warnings)``: every missing item at once, each
+    with what to do, and the choices that run but measure something else (digits-classifier
+    FID on images that are not the digits).
+    """
+    from scflow.data import image_files
+    from scflow.hub import WeightsUnavailableError, resolve_pretrained
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    if p.get("device") == "cuda" and not torch.cuda.is_available():
+        problems.append("CUDA GPU: device='cuda' but this machine has none; run on a GPU machine, "
+                        "or set device: cpu (or auto) / use --preset mini")
+    if p.get("dataset") == "folder":
+        if not p.get("data_dir"):
+            problems.append("data: dataset='folder' needs data_dir (a folder of images)")
+        else:
+            try:
+                image_files(p["data_dir"])
+            except FileNotFoundError as err:
+                problems.append(f"data: {err}; put the images there (CelebA-HQ 256: see the "
+                                f"README, 'Real data and weights') or set data_dir")
+        if p.get("class_cond"):
+            problems.append("class_cond=True needs class labels, and a folder dataset has none: "
+                            "set class_cond: false")
+        if p.get("fid_backend") == "digits":
+            warnings.append("fid_backend='digits' on a folder dataset: FID then uses the features "
+                            "of a handwritten-digits classifier, which say little about other "
+                            "images; use fid_backend: inception for photos")
+    if p.get("vae"):
+        try:
+            resolve_pretrained(p["vae"], what="the SD VAE (AutoencoderKL)", param="vae")
+        except WeightsUnavailableError as err:
+            problems.append(f"VAE weights: {err}")
+    if p.get("fid_backend") == "inception":
+        from scflow.metrics.features import find_inception_weights
+
+        try:
+            find_inception_weights()
+        except WeightsUnavailableError as err:
+            problems.append(f"Inception weights: {err}")
+    return problems, warnings
+
+
+def check_ready(p: Mapping[str, Any], where: str = "this run") -> None:
+    """:func:`preflight`; raise :class:`NotReadyError` listing every problem, warn otherwise."""
+    import warnings as _warnings
+
+    problems, warns = preflight(p)
+    for w in warns:
+        _warnings.warn(f"{where}: {w}", stacklevel=2)
+    if problems:
+        raise NotReadyError(f"{where} cannot start; {len(problems)} missing (nothing was "
+                            f"computed):\n" + "\n".join(f"- {x}" for x in problems))
 
 
 def resolve_device(device: str) -> str:
@@ -86,7 +149,7 @@ def prepare(p: dict[str, Any], progress: bool = True) -> Setup:
     def build_latents(d: Path) -> None:
         torch.save(codec.encode(data.images), d / "latents.pt")
 
-    lat_cfg = {"kind": "latents", "codec": ae_cache_config(p) if not p["vae"] else p["vae"],
+    lat_cfg = {"kind": "latents", "codec": latent_space_key(p),
                "latent_scale": p["latent_scale"], "n": len(data)}
     lat_dir, lat_hit = cached("latents", lat_cfg, build_latents)
     latents = torch.load(lat_dir / "latents.pt")

@@ -262,7 +262,8 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
     The names are read from the notebook file (``notebooks/<notebook>.ipynb``), their values
     from ``namespace``; in a notebook: ``P = notebook_params("01_latent_flow_matching", globals())``.
     Plain papermill gets the runner's checks: a name injected with ``-p`` that the notebook
-    does not define (a typo such as ``t_truncc``) and an unsafe ``run_name`` are errors.
+    does not define (a typo such as ``t_truncc``) and an unsafe ``run_name`` are errors; then
+    :func:`scflow.experiment.check_ready` lists every missing GPU, data folder and weights file.
     """
     from scflow.notebooks import notebook_path, parameters_cell
 
@@ -279,4 +280,10 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
         errors.append(f"{notebook}: {check_run_name(run_name)}")
     if errors:
         raise ParameterError("\n".join(errors))
-    return resolve_notebook_params(notebook, {k: namespace[k] for k in names})
+    params = resolve_notebook_params(notebook, {k: namespace[k] for k in names})
+    if "device" in params:  # a notebook that computes: are its GPU, data and weights here?
+        from scflow.experiment import check_ready
+        from scflow.presets import preset_values
+
+        check_ready({**preset_values(params["preset"]), **params}, notebook)
+    return params

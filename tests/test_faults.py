@@ -187,3 +187,147 @@ def test_plain_papermill_fails_in_the_validation_cell(injected, message, tmp_pat
     assert message in str(err.value)
     assert "notebook_params" in str(err.value)  # the validation cell, before any compute
     assert not (tmp_path / "results").exists()
+
+
+# --- 2. cache keys cover a folder dataset's content ---------------------------------------------
+def _write_images(folder: Path, n: int, shade: int) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (12, 10), (shade, 10 * i, 0)).save(folder / f"img{i}.png")
+
+
+def test_replacing_folder_images_changes_every_cache_key(tmp_path):
+    import os
+
+    from scflow.autoencoder import ae_cache_config, latent_space_key
+    from scflow.cache import config_hash
+    from scflow.presets import preset_values
+    from scflow.teacher import teacher_cache_config
+
+    _write_images(tmp_path / "imgs", 3, shade=0)
+    p = {**preset_values("smoke"), "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
+    q = {**p, "vae": str(tmp_path / "some-vae")}  # pretrained VAE: latents keyed by data too
+
+    def keys() -> list[str]:
+        return [config_hash(k) for k in (ae_cache_config(p), teacher_cache_config(p),
+                                         latent_space_key(q), teacher_cache_config(q))]
+
+    before = keys()
+    _write_images(tmp_path / "imgs", 3, shade=200)  # same names, same count, new pixels
+    for f in (tmp_path / "imgs").iterdir():  # a coarse clock must not hide the change
+        os.utime(f, ns=(f.stat().st_mtime_ns + 10**9,) * 2)
+    after = keys()
+    assert all(a != b for a, b in zip(before, after, strict=True))
+    assert keys() == after  # unchanged data: the same keys (cache hits)
+
+
+def test_digits_cache_keys_have_no_data_field():
+    """The digits keep the keys of the artefacts trained before folders were keyed."""
+    from scflow.autoencoder import ae_cache_config, latent_space_key
+    from scflow.data import data_cache_key
+    from scflow.presets import preset_values
+
+    p = preset_values("mini")
+    assert data_cache_key(p) == {}
+    assert "data_content" not in ae_cache_config(p)
+    assert latent_space_key({**p, "vae": "stabilityai/sd-vae-ft-mse"}) == "stabilityai/sd-vae-ft-mse"
+
+
+# --- 4. everything missing, at once, before any compute -----------------------------------------
+def test_celebahq_dry_run_lists_everything_missing(tmp_path, monkeypatch, capsys):
+    import time
+
+    import torch
+
+    from scflow import run as runner
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("SCFLOW_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr("scflow.metrics.features.cleanfid_weights_dir", lambda: tmp_path)
+    t0 = time.perf_counter()
+    code = runner.main([str(runner.REPO_ROOT / "papermill_runs"), "--preset", "celebahq256",
+                        "--dry-run"])
+    elapsed = time.perf_counter() - t0
+    err = capsys.readouterr().err
+    assert code == 2
+    wanted = ["data: image folder not found", "hf download stabilityai/sd-vae-ft-mse",
+              "Inception weights", "SCFLOW_INCEPTION_WEIGHTS"]
+    if not torch.cuda.is_available():
+        wanted.append("CUDA GPU")
+    for item in wanted:
+        assert item in err, (item, err)
+    assert err.count("- ") >= len(wanted) - 1  # each problem once, not once per run
+    assert elapsed < 60
+
+
+def test_folder_dataset_problems_are_found_before_training(tmp_path, monkeypatch):
+    from scflow.experiment import NotReadyError, check_ready, preflight
+    from scflow.presets import preset_values
+
+    p = {**preset_values("smoke"), "dataset": "folder", "data_dir": str(tmp_path / "none"),
+         "class_cond": True}
+    problems, _ = preflight(p)
+    assert any("image folder not found" in x for x in problems)
+    assert any("class_cond" in x for x in problems)
+    _write_images(tmp_path / "imgs", 2, shade=50)
+    with pytest.warns(UserWarning, match="digits"), pytest.raises(NotReadyError, match="class_cond"):
+        check_ready({**p, "data_dir": str(tmp_path / "imgs")})
+
+
+def test_inception_without_weights_fails_in_the_validation_step(tmp_path, monkeypatch):
+    from scflow.experiment import NotReadyError
+    from scflow.notebooks import parameters_cell
+    from scflow.params import notebook_params
+
+    monkeypatch.delenv("SCFLOW_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr("scflow.metrics.features.cleanfid_weights_dir", lambda: tmp_path)
+    ns = {**parameters_cell(notebook_path("04_reflow_loss")), "fid_backend": "inception"}
+    with pytest.raises(NotReadyError, match="Inception weights"):
+        notebook_params("04_reflow_loss", ns)
+
+
+# --- 5. runner edge cases -----------------------------------------------------------------------
+def test_folder_without_run_files_is_an_error(tmp_path, capsys):
+    from scflow import run as runner
+
+    assert runner.main([str(tmp_path)]) == 2
+    assert "no run files" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["notebook: 5\n", "notebook:\n", "notebook: ''\n"])
+def test_bad_notebook_value_is_a_message(text, tmp_path, capsys):
+    from scflow import run as runner
+
+    (tmp_path / "r.yaml").write_text(text)
+    assert runner.main([str(tmp_path / "r.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "`notebook:` must name a notebook" in err and "Traceback" not in err
+
+
+def test_two_executions_of_one_run_do_not_interleave_its_log(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import papermill
+
+    from scflow import run as runner
+
+    def slow(notebook, output, *, stdout_file, **kw):
+        for i in range(5):
+            stdout_file.write(f"{threading.current_thread().name} line {i}\n")
+            stdout_file.flush()
+            time.sleep(0.05)
+
+    monkeypatch.setattr(papermill, "execute_notebook", slow)
+    job = {"notebook": str(tmp_path / "nb.ipynb"), "output": str(tmp_path / "o.ipynb"),
+           "log": str(tmp_path / "o.log"), "parameters": {}, "header": "# header"}
+    threads = [threading.Thread(target=runner._execute, args=(job,), name=n) for n in "AB"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = (tmp_path / "o.log").read_text().splitlines()
+    assert lines[0] == "# header" and len(lines) == 6
+    assert len({ln.split()[0] for ln in lines[1:]}) == 1, lines  # one execution's lines only
