@@ -15,8 +15,8 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,8 @@ def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path,
     with entry_lock(final):
         if (final / "config.json").exists():  # built by a parallel run while we waited
             return final, True
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        tmp = _fresh_sibling(final)
+        tmp.mkdir(0o777)  # the umask decides (mkdtemp would make it owner-only, 0700)
         try:
             build(tmp)
             (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1,
@@ -81,11 +82,19 @@ def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path,
     return final, False
 
 
+def _fresh_sibling(path: Path, suffix: str = "") -> Path:
+    """An unused hidden name beside ``path`` for a file or folder published by rename."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}{suffix}"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file + rename (never a partial file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = str(_fresh_sibling(path, ".tmp"))
+    # O_EXCL on a fresh name as mkstemp does, but with the umask's mode (mkstemp: 0600), so
+    # that a shared results folder stays readable by its group
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

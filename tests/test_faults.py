@@ -9,7 +9,9 @@ from typing import Any
 
 import matplotlib
 import nbformat
+import numpy as np
 import pytest
+import torch
 
 import scflow.params
 from scflow.notebooks import notebook_path, parameters_cell_index
@@ -331,3 +333,69 @@ def test_two_executions_of_one_run_do_not_interleave_its_log(tmp_path, monkeypat
     lines = (tmp_path / "o.log").read_text().splitlines()
     assert lines[0] == "# header" and len(lines) == 6
     assert len({ln.split()[0] for ln in lines[1:]}) == 1, lines  # one execution's lines only
+
+
+# --- 6. say what happened -----------------------------------------------------------------------
+def test_resume_says_so_and_a_truncated_checkpoint_names_its_file(tmp_path, capsys, one_thread):
+    from scflow.distill import DistillConfig, LatentData
+    from scflow.fidelity import make_fidelity
+    from scflow.nets import build_velocity_net
+    from scflow.trainer import Distiller
+
+    def distiller() -> Distiller:
+        torch.manual_seed(0)
+        teacher = build_velocity_net("unet_tiny", sample_size=8).eval().requires_grad_(False)
+        cfg = DistillConfig(fidelity=make_fidelity("code"), batch_size=4, disc_width=8)
+        return Distiller(teacher, LatentData(torch.randn(16, 4, 8, 8)), cfg, device="cpu",
+                         ckpt_dir=str(tmp_path))
+
+    d = distiller()
+    d.train(2)
+    path = d.save()
+    capsys.readouterr()
+    assert distiller().resume(path) == 2
+    assert f"resumed from update 2 (checkpoint {path})" in capsys.readouterr().out
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: len(data) // 2])  # a copy cut short
+    with pytest.raises(ValueError, match=r"last\.pt is truncated or corrupt.*delete it"):
+        distiller().resume(path)
+
+
+# --- 7. data that are not the digits ------------------------------------------------------------
+def test_colour_saturation_is_left_out_for_grey_images():
+    from scflow.metrics.image_stats import saturation_stats
+
+    g = torch.Generator().manual_seed(0)
+    grey = torch.rand(8, 1, 6, 6, generator=g).mul(2).sub(1).expand(8, 3, 6, 6)
+    fake = torch.rand(8, 3, 6, 6, generator=g).mul(2).sub(1)
+    stats = saturation_stats(fake, grey)
+    assert "colour_saturation_ratio" not in stats
+    assert all(np.isfinite(v) for v in stats.values())
+    colour = saturation_stats(fake, fake.flip(0))
+    assert colour["colour_saturation_ratio"] == pytest.approx(1.0)
+
+
+# --- 8. files keep the umask's modes ------------------------------------------------------------
+def test_results_checkpoints_and_cache_entries_respect_the_umask(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from scflow.cache import atomic_write_bytes, cached
+    from scflow.checkpoint import atomic_save
+
+    monkeypatch.setenv("SCFLOW_CACHE", str(tmp_path / "cache"))
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "r.csv", b"a,b\n")
+        atomic_save({"x": torch.ones(1)}, tmp_path / "last.pt")
+        entry, _ = cached("thing", {"k": 1}, lambda d: (d / "w.bin").write_bytes(b"w"))
+    finally:
+        os.umask(old)
+
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    assert mode(tmp_path / "r.csv") == 0o644
+    assert mode(tmp_path / "last.pt") == 0o644
+    assert mode(entry) == 0o755
+    assert mode(entry / "w.bin") == 0o644 and mode(entry / "config.json") == 0o644
