@@ -104,6 +104,9 @@ def test_fid_backend_of_the_run_is_the_one_used(notebook, smoke_env, monkeypatch
         return f"<{backend} extractor>"
 
     monkeypatch.setattr(scflow.metrics, "get_feature_extractor", fake)
+    weights = smoke_env / "inception-2015-12-05.pt"  # the pre-flight check only needs the file
+    weights.touch()
+    monkeypatch.setenv("SCFLOW_INCEPTION_WEIGHTS", str(weights))
     ns = exec_notebook(notebook, {"preset": "smoke", "fid_backend": "inception"}, monkeypatch,
                        stop_after="extractor")
     assert asked == ["inception"]
