@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from scflow.cache import cached
+from scflow.data import data_cache_key
 
 # Named AutoencoderKL configs; each has 3 blocks = 2 down-samplings (32 px -> 8x8 latents).
 AE_CONFIGS: dict[str, dict[str, Any]] = {
@@ -92,7 +93,16 @@ def ae_cache_config(p: dict[str, Any]) -> dict[str, Any]:
     keys = ("dataset", "data_dir", "data_limit", "resolution", "vae_config", "vae_steps",
             "vae_kl_weight", "latent_scale", "seed")
     return {"kind": "autoencoder", "definition": AE_CONFIGS.get(p["vae_config"]),
-            **{k: p[k] for k in keys}}
+            **{k: p[k] for k in keys}, **data_cache_key(p)}
+
+
+def latent_space_key(p: dict[str, Any]) -> Any:
+    """What latents depend on: the trained autoencoder's key, or the pretrained VAE's name and
+    the data it encodes (the digits: the name alone, as before folders were keyed)."""
+    if not p["vae"]:
+        return ae_cache_config(p)
+    data = data_cache_key(p)
+    return {"vae": p["vae"], **data} if data else p["vae"]
 
 
 def get_codec(p: dict[str, Any], images: Tensor, progress: bool = False) -> tuple[LatentCodec, bool]:

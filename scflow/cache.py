@@ -20,8 +20,8 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,8 @@ def restore_shipped(final: Path) -> bool:
     config = json.loads((src / "config.json").read_text())
     if f"{final.name.rsplit('-', 1)[0]}-{config_hash(config)}" != final.name:
         raise ArtifactError(f"shipped artefact {src.name}: config.json does not hash to its name")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    tmp = _fresh_sibling(final)
+    tmp.mkdir(0o777)  # the umask decides, as for built entries
     try:
         for rel in files:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,8 @@ def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path,
             return final, True
         if restore_shipped(final):
             return final, True
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        tmp = _fresh_sibling(final)
+        tmp.mkdir(0o777)  # the umask decides (mkdtemp would make it owner-only, 0700)
         try:
             build(tmp)
             (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1,
@@ -166,11 +168,19 @@ def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path,
     return final, False
 
 
+def _fresh_sibling(path: Path, suffix: str = "") -> Path:
+    """An unused hidden name beside ``path`` for a file or folder published by rename."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}{suffix}"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file + rename (never a partial file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = str(_fresh_sibling(path, ".tmp"))
+    # O_EXCL on a fresh name as mkstemp does, but with the umask's mode (mkstemp: 0600), so
+    # that a shared results folder stays readable by its group
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

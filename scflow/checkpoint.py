@@ -108,7 +108,16 @@ def load_checkpoint(d: Any, path: str | Path, check_config: bool = True) -> int:
     ``d``'s teacher, if it was made with another teacher config, or (``check_config``) with
     another distillation config.
     """
-    ck = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # truncated zip, bad pickle, wrong file: all end the same way
+        raise ValueError(f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: "
+                         f"{err}); delete it to restart this run from update 0") from err
+    if not isinstance(ck, dict):
+        raise ValueError(f"checkpoint {path} holds a {type(ck).__name__}, not a checkpoint; "
+                         f"delete it to restart this run from update 0")
     if ck.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: unknown checkpoint format {ck.get('format')!r}")
     teacher_cfg = net_config(d.teacher)

@@ -5,8 +5,10 @@ Images are float tensors (N, C, H, W) in [-1, 1], the range the autoencoders exp
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +45,43 @@ def load_digits_images(resolution: int = 32) -> ImageSet:
     return ImageSet(x, torch.tensor(d.target, dtype=torch.long), "sklearn.datasets.load_digits")
 
 
+def image_files(folder: str | Path, limit: int | None = None) -> list[Path]:
+    """The image files :func:`load_image_folder` reads (recursive, sorted, at most ``limit``).
+
+    Raises ``FileNotFoundError`` naming the folder when it is missing or holds no image.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    return files[:limit] if limit is not None else files
+
+
+def folder_fingerprint(folder: str | Path, limit: int | None = None) -> str:
+    """Hash of the names, sizes and modification times of the images a folder dataset reads.
+
+    Part of the cache keys of everything trained on the folder, so replacing, adding or
+    editing images (under the same path) retrains the autoencoder, latents and teacher.
+    """
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for f in image_files(folder, limit):
+        st = f.stat()
+        h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def data_cache_key(p: dict[str, Any]) -> dict[str, Any]:
+    """What cache keys add for the data's content: nothing for the embedded digits (fixed by
+    the installed scikit-learn, and their keys must stay those of the shipped artefacts), the
+    :func:`folder_fingerprint` for a folder."""
+    if p["dataset"] != "folder":
+        return {}
+    return {"data_content": folder_fingerprint(p["data_dir"], p["data_limit"] or None)}
+
+
 def load_image_folder(folder: str | Path, resolution: int, limit: int | None = None) -> ImageSet:
     """Every image under ``folder`` (recursively, sorted), resized (short side) and centre-cropped.
 
@@ -52,13 +91,7 @@ def load_image_folder(folder: str | Path, resolution: int, limit: int | None = N
     from PIL import Image, UnidentifiedImageError
 
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
-    if limit is not None:
-        files = files[:limit]
+    files = image_files(folder, limit)
     out = np.empty((len(files), 3, resolution, resolution), dtype=np.float32)
     for i, path in enumerate(files):
         try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec
+from scflow.autoencoder import LatentCodec, get_codec, latent_space_key
 from scflow.cache import atomic_write_bytes, cached, entry_dir, entry_lock
 from scflow.data import ImageSet, load_digits_images, load_image_folder
 from scflow.nets import VelocityNet
@@ -40,6 +41,69 @@ class Setup:
     @property
     def latent_shape(self) -> tuple[int, ...]:
         return tuple(self.latents.shape[1:])
+
+
+class NotReadyError(RuntimeError):
+    """Files, hardware or settings a run needs are missing (raised before any compute)."""
+
+
+def preflight(p: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Check, before any compute, everything a run with parameters ``p`` needs from outside.
+
+    ``p`` holds the values the run's shared parts use (the preset's, with the run's own
+    parameters over them). Returns ``(problems, warnings)``: every missing item at once, each
+    with what to do, and the choices that run but measure something else (digits-classifier
+    FID on images that are not the digits).
+    """
+    from scflow.data import image_files
+    from scflow.hub import WeightsUnavailableError, resolve_pretrained
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    if p.get("device") == "cuda" and not torch.cuda.is_available():
+        problems.append("CUDA GPU: device='cuda' but this machine has none; run on a GPU machine, "
+                        "or set device: cpu (or auto) / use --preset mini")
+    if p.get("dataset") == "folder":
+        if not p.get("data_dir"):
+            problems.append("data: dataset='folder' needs data_dir (a folder of images)")
+        else:
+            try:
+                image_files(p["data_dir"])
+            except FileNotFoundError as err:
+                problems.append(f"data: {err}; put the images there (CelebA-HQ 256: see the "
+                                f"README, 'Real data and weights') or set data_dir")
+        if p.get("class_cond"):
+            problems.append("class_cond=True needs class labels, and a folder dataset has none: "
+                            "set class_cond: false")
+        if p.get("fid_backend") == "digits":
+            warnings.append("fid_backend='digits' on a folder dataset: FID then uses the features "
+                            "of a handwritten-digits classifier, which say little about other "
+                            "images; use fid_backend: inception for photos")
+    if p.get("vae"):
+        try:
+            resolve_pretrained(p["vae"], what="the SD VAE (AutoencoderKL)", param="vae")
+        except WeightsUnavailableError as err:
+            problems.append(f"VAE weights: {err}")
+    if p.get("fid_backend") == "inception":
+        from scflow.metrics.features import find_inception_weights
+
+        try:
+            find_inception_weights()
+        except WeightsUnavailableError as err:
+            problems.append(f"Inception weights: {err}")
+    return problems, warnings
+
+
+def check_ready(p: Mapping[str, Any], where: str = "this run") -> None:
+    """:func:`preflight`; raise :class:`NotReadyError` listing every problem, warn otherwise."""
+    import warnings as _warnings
+
+    problems, warns = preflight(p)
+    for w in warns:
+        _warnings.warn(f"{where}: {w}", stacklevel=2)
+    if problems:
+        raise NotReadyError(f"{where} cannot start; {len(problems)} missing (nothing was "
+                            f"computed):\n" + "\n".join(f"- {x}" for x in problems))
 
 
 def resolve_device(device: str) -> str:
@@ -87,7 +151,7 @@ def prepare(p: dict[str, Any], progress: bool = True) -> Setup:
     def build_latents(d: Path) -> None:
         torch.save(codec.encode(data.images), d / "latents.pt")
 
-    lat_cfg = {"kind": "latents", "codec": ae_cache_config(p) if not p["vae"] else p["vae"],
+    lat_cfg = {"kind": "latents", "codec": latent_space_key(p),
                "latent_scale": p["latent_scale"], "n": len(data)}
     lat_dir, lat_hit = cached("latents", lat_cfg, build_latents)
     latents = torch.load(lat_dir / "latents.pt")
@@ -96,8 +160,24 @@ def prepare(p: dict[str, Any], progress: bool = True) -> Setup:
                  {"autoencoder": ae_hit, "latents": lat_hit, "teacher": t_hit})
 
 
-def make_extractor(p: dict[str, Any], device: str = "cpu") -> Any:
-    """The FID feature extractor of the preset: digits classifier (cached) or Inception."""
+def upstream_params(P: Mapping[str, Any]) -> dict[str, Any]:
+    """What notebooks 02-06 share with notebook 01: the preset's data, autoencoder and teacher.
+
+    Those values come from the preset (so every student distils the same cached teacher); the
+    run's own ``device`` is kept, so that the teacher, the student and the evaluation all run
+    where the run asked.
+    """
+    from scflow.presets import preset_values
+
+    return {**preset_values(P["preset"]), "device": P["device"]}
+
+
+def make_extractor(p: Mapping[str, Any], device: str = "cpu") -> Any:
+    """The FID feature extractor a run asked for: digits classifier (cached) or Inception.
+
+    ``p`` must be the run's own parameters (``P``), not the preset's: its ``fid_backend`` is
+    also the CSV's ``feature_backend`` label.
+    """
     from scflow.metrics import get_feature_extractor
 
     if p["fid_backend"] == "digits":
@@ -123,7 +203,9 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
     from scflow.teacher import teacher_cache_config
     from scflow.trainer import Distiller
 
-    q = {**s.p, **p, **(method or {})}  # unexposed knobs: the preset's values
+    # unexposed knobs: the preset's values. A read-through view (not a merged copy), so that
+    # only the parameters this function actually uses are read from ``p``.
+    q = ChainMap(dict(method or {}), p, s.p)
     cfg = config_from_params(q, seed=q["seed"])
     key = {"kind": "distill", "teacher": teacher_cache_config(s.p), "cfg": cfg.as_dict(),
            "steps": q["distill_steps"]}

@@ -7,12 +7,24 @@ Every parameter any notebook exposes is declared ONCE in :data:`scflow.presets.P
 
 from __future__ import annotations
 
+import ast
 import difflib
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+# A run's name becomes a file name (results/<preset>/<run_name>.csv, runs/<preset>/...): no
+# folders, no leading dot, so that no parameter can write outside those folders.
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+RUN_NAME_RULE = "must be letters, digits, '_', '-', '.' (not starting with '.', '_' or '-')"
+
+# Names IPython binds in a kernel's namespace (besides the ``_``-prefixed ones).
+IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "display"})
+# What papermill can inject: the parameter values it writes as Python literals.
+LITERAL_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
 
 NO_NEUTRAL = object()  # sentinel: the parameter has no neutral value (always hashed)
 
@@ -214,17 +226,82 @@ def unknown_name_message(name: str, valid: Iterable[str], where: str = "PARAMS")
     return f"unknown parameter {name!r} (not in {where});{hint} valid: {', '.join(valid)}"
 
 
+def check_run_name(run_name: str) -> str | None:
+    """The error text for an unsafe run name (see :data:`RUN_NAME`), ``None`` if it is fine."""
+    if RUN_NAME.match(run_name):
+        return None
+    return f"run_name {run_name!r} {RUN_NAME_RULE}"
+
+
+def bound_names(sources: Iterable[str]) -> set[str]:
+    """Every name a cell source binds (assignments, imports, def/class, for/with targets).
+
+    Lines starting with ``%`` or ``!`` (IPython magics) are skipped; a cell that still does not
+    parse contributes nothing.
+    """
+    names: set[str] = set()
+    for source in sources:
+        code = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
+                         for ln in source.splitlines())
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                names.add(node.name)
+    return names
+
+
+def injected_unknown(notebook_file: Any, namespace: Mapping[str, Any]) -> list[str]:
+    """Names in ``namespace`` that papermill (``-p NAME VALUE``) injected but the notebook
+    never defines: not in its parameters cell nor bound by any of its cells.
+
+    Only literal values count (papermill injects nothing else), so a module or function a
+    user created interactively is never mistaken for a parameter.
+    """
+    import nbformat
+
+    nb = nbformat.read(notebook_file, as_version=4)
+    known = bound_names(c.source for c in nb.cells if c.cell_type == "code") | IPYTHON_NAMES
+    return sorted(k for k, v in namespace.items()
+                  if not k.startswith("_") and k not in known and isinstance(v, LITERAL_TYPES))
+
+
 def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
     """:func:`resolve_notebook_params` for the names of the notebook's own ``parameters`` cell.
 
     The names are read from the notebook file (``notebooks/<notebook>.ipynb``), their values
     from ``namespace``; in a notebook: ``P = notebook_params("01_latent_flow_matching", globals())``.
+    Plain papermill gets the runner's checks: a name injected with ``-p`` that the notebook
+    does not define (a typo such as ``t_truncc``) and an unsafe ``run_name`` are errors; then
+    :func:`scflow.experiment.check_ready` lists every missing GPU, data folder and weights file.
     """
     from scflow.notebooks import notebook_path, parameters_cell
 
-    names = parameters_cell(notebook_path(notebook))
+    path = notebook_path(notebook)
+    names = parameters_cell(path)
     missing = [k for k in names if k not in namespace]
     if missing:
         raise ParameterError(f"{notebook}: parameters {missing} are not defined; run the "
                              f"parameters cell first")
-    return resolve_notebook_params(notebook, {k: namespace[k] for k in names})
+    errors = [f"{notebook}: injected " + unknown_name_message(k, names, f"notebook {notebook}")
+              for k in injected_unknown(path, namespace)]
+    run_name = namespace.get("run_name")
+    if isinstance(run_name, str) and run_name and check_run_name(run_name):
+        errors.append(f"{notebook}: {check_run_name(run_name)}")
+    if errors:
+        raise ParameterError("\n".join(errors))
+    params = resolve_notebook_params(notebook, {k: namespace[k] for k in names})
+    if "device" in params:  # a notebook that computes: are its GPU, data and weights here?
+        from scflow.experiment import check_ready
+        from scflow.presets import preset_values
+
+        check_ready({**preset_values(params["preset"]), **params}, notebook)
+    return params

@@ -17,8 +17,9 @@ Resume and dedupe use the config hash of (notebook, resolved parameters but run_
 identical configurations in one batch run once and the others receive a copy of its CSV (an
 alias, noted in their log); a run whose CSV already carries the same hash is skipped unless
 ``--force``. A failed run does not stop the batch; failures are listed at the end and the exit
-code is 1 (2 for invalid run files). ``--jobs N`` runs N notebooks at once, each in its own
-process (see :func:`run_batch`); a run file with ``barrier: true`` starts after all earlier ones.
+code is 1 (2 for invalid or no run files, or a GPU, data or weights missing on this machine).
+``--jobs N`` runs N notebooks at once, each in its own process (see :func:`run_batch`); a run
+file with ``barrier: true`` starts after all earlier ones.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import csv
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -42,20 +42,20 @@ from typing import Any
 
 import yaml
 
-from scflow.cache import REPO_ROOT, atomic_write_bytes
+from scflow.cache import REPO_ROOT, atomic_write_bytes, entry_lock
 from scflow.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
 from scflow.params import (
     EXPLICIT_ENV,
     ParameterError,
     RunParams,
+    check_run_name,
     resolve_notebook_params,
     unknown_name_message,
 )
-from scflow.presets import PARAMS, PRESET_NAMES
+from scflow.presets import PARAMS, PRESET_NAMES, preset_values
 from scflow.results import RUNNER_ENV, read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class RunConfigError(ValueError):
@@ -135,11 +135,14 @@ def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
     """Validate one run description (the YAML's mapping); ``file`` names it in errors."""
     if not isinstance(spec, dict) or "notebook" not in spec:
         raise RunConfigError(f"{file}: expected a mapping with at least `notebook:`")
+    if not isinstance(spec["notebook"], str) or not spec["notebook"].strip():
+        raise RunConfigError(f"{file}: `notebook:` must name a notebook (e.g. "
+                             f"05_bidirectional_loss), not {spec['notebook']!r}")
     errors = [f"{file}: unknown key {k!r}; allowed: {', '.join(SPEC_KEYS)}"
               for k in spec if k not in SPEC_KEYS]
     run_name = str(spec.get("run_name") or file.stem)
-    if not RUN_NAME.match(run_name):
-        errors.append(f"{file}: run_name {run_name!r} must be letters, digits, '_', '-', '.'")
+    if check_run_name(run_name):
+        errors.append(f"{file}: {check_run_name(run_name)}")
     overrides = spec.get("parameters") or {}
     if not isinstance(overrides, dict):
         raise RunConfigError(f"{file}: `parameters:` must be a mapping")
@@ -203,7 +206,31 @@ def plan(paths: Sequence[str | Path], preset: str = "mini", nb_dir: Path | None 
         seen[run.name] = run.file
     if errors:
         raise RunConfigError("\n".join(errors))
+    missing = _missing(runs, preset)
+    if missing:
+        raise RunConfigError(missing)
     return runs
+
+
+def _missing(runs: Sequence[PlannedRun], preset: str) -> str:
+    """Everything the runs need from outside and lack (GPU, data, weights), each listed once
+    with the runs that need it; ``""`` when nothing is missing."""
+    from scflow.experiment import preflight
+
+    needed_by: dict[str, list[str]] = {}
+    for run in runs:
+        if "device" in run.params:  # a notebook without a device computes nothing
+            problems, _ = preflight({**preset_values(preset), **run.params})
+            for problem in problems:
+                needed_by.setdefault(problem, []).append(run.name)
+    lines = []
+    for problem, names in needed_by.items():
+        who = "every run" if len(names) == len(runs) or len(names) > 3 else ", ".join(names)
+        lines.append(f"- {problem}\n  (needed by {who})")
+    if not lines:
+        return ""
+    return (f"preset {preset!r}: {len(lines)} things missing on this machine:\n"
+            + "\n".join(lines))
 
 
 @contextlib.contextmanager
@@ -245,7 +272,9 @@ def _execute(job: dict[str, Any]) -> None:
 
     notebook, output, log_path = Path(job["notebook"]), Path(job["output"]), Path(job["log"])
     output.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
+    # Two batches executing the same run at once take turns: one log (and executed notebook)
+    # per execution, never two interleaved in one file.
+    with entry_lock(log_path), open(log_path, "w") as log:
         log.write(job["header"] + "\n")
         log.flush()
         try:
@@ -460,7 +489,7 @@ def _describe(runs: Sequence[PlannedRun], force: bool, detail: bool, out: Any) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry point; returns the exit code (0 ok, 1 failed runs, 2 invalid files)."""
+    """Command line entry point; returns the exit code (0 ok, 1 failed runs, 2 nothing run)."""
     ap = argparse.ArgumentParser(prog="python -m scflow.run", description=__doc__.split("\n")[0])
     ap.add_argument("paths", nargs="*", default=[str(REPO_ROOT / "papermill_runs")],
                     help="YAML files or folders of them (default: papermill_runs/)")
@@ -484,11 +513,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         runs = plan(args.paths, args.preset, args.notebooks_dir)
     except RunConfigError as err:
-        print(f"invalid run files, nothing was run:\n{err}", file=sys.stderr)
+        print(f"invalid run files or missing inputs, nothing was run:\n{err}", file=sys.stderr)
         return 2
     if not runs:
-        print(f"no run files (*.yaml) in {' '.join(args.paths)}")
-        return 0
+        print(f"no run files (*.yaml) in {' '.join(args.paths)}", file=sys.stderr)
+        return 2
     if args.list or args.dry_run:
         _describe(runs, args.force, detail=args.dry_run, out=sys.stdout)
         return 0

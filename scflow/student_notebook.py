@@ -19,9 +19,15 @@ import matplotlib.pyplot as plt
 from torch import Tensor
 
 from scflow.evaluate import evaluate_nfe, rows_table
-from scflow.experiment import Setup, distill, fixed_noise, make_extractor, prepare
+from scflow.experiment import (
+    Setup,
+    distill,
+    fixed_noise,
+    make_extractor,
+    prepare,
+    upstream_params,
+)
 from scflow.plots import curve, image_grid, metric_vs_nfe, trajectory_figure
-from scflow.presets import preset_values
 from scflow.results import ResultsWriter, save_figure
 
 LOSS_TERMS = ("cd", "gan", "rf", "bi")
@@ -108,8 +114,8 @@ def run_student(P: Any, method: dict[str, Any], method_name: str) -> StudentRun:
     if 1 not in P.nfe_list or 4 not in P.nfe_list:
         raise ValueError(f"nfe_list {P.nfe_list} must contain 1 and 4 (the Fig. 6 row)")
     results = ResultsWriter(P)
-    S = prepare(preset_values(P.preset))  # cached autoencoder + teacher of notebook 01
-    extractor = make_extractor(S.p, S.device)
+    S = prepare(upstream_params(P))  # the preset's cached autoencoder + teacher (notebook 01)
+    extractor = make_extractor(P, S.device)  # this run's fid_backend
     z1 = fixed_noise(P.n_eval, S.latent_shape, P.seed)  # the same noise for every NFE and method
     print("cache hits:", S.cache_hits, "| device:", S.device)
 

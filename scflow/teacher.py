@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from scflow.autoencoder import ae_cache_config
+from scflow.autoencoder import latent_space_key
 from scflow.cache import cached
 from scflow.ema import ema_update_, frozen_copy, warmup_decay
 from scflow.flow import flow_matching_loss
@@ -120,11 +120,11 @@ def teacher_cache_config(p: dict[str, Any]) -> dict[str, Any]:
         return {"kind": "teacher", "checkpoint": str(path),
                 "bytes": path.stat().st_size if path.is_file() else None,
                 "adm": asdict(adm.LFM_CELEBA_F8_ADM), "format": "lfm_adm",
-                "latents": ae_cache_config(p) if not p["vae"] else p["vae"]}
+                "latents": latent_space_key(p)}
     keys = ("teacher_arch", "teacher_steps", "teacher_batch", "teacher_lr", "teacher_ema",
             "class_cond", "cond_drop", "seed")
     # the architecture's definition, not just its name: editing CONFIGS invalidates the cache
-    return {"kind": "teacher", "latents": ae_cache_config(p) if not p["vae"] else p["vae"],
+    return {"kind": "teacher", "latents": latent_space_key(p),
             "arch_definition": CONFIGS[p["teacher_arch"]], "ema": "warmup",
             **{k: p[k] for k in keys}}
 

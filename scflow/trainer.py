@@ -160,8 +160,15 @@ class Distiller:
         return path
 
     def resume(self, path: str) -> int:
-        """Continue exactly where ``path`` stopped (teacher untouched); returns the step."""
-        return load_checkpoint(self, path)
+        """Continue exactly where ``path`` stopped (teacher untouched); returns the step.
+
+        Says so on stdout (the run's log), so that a resumed run is never mistaken for a
+        fresh one.
+        """
+        step = load_checkpoint(self, path)
+        if self.accelerator.is_main_process:
+            print(f"resumed from update {step} (checkpoint {path})", flush=True)
+        return step
 
     # --- multi-process helpers ---------------------------------------------------------------
     def _broadcast(self, module: nn.Module | None) -> None:

@@ -167,9 +167,12 @@ def test_evaluate_samples_keys_are_documented(digits_extractor):
     assert set(out) <= set(METRIC_DOCS)
     assert {"fid", "precision", "recall", "std_ratio", "clip_fraction"} <= set(out)
     assert out["std_ratio"] == pytest.approx(1.5)
-    rgb = evaluate_samples(real.repeat(1, 3, 1, 1), real.repeat(1, 3, 1, 1), digits_extractor)
+    colour = torch.cat([real, real * 0.5, -real.abs()], dim=1)  # channels differ: has colour
+    rgb = evaluate_samples(colour, colour, digits_extractor)
     assert rgb["fid"] == pytest.approx(0.0, abs=1e-6) and rgb["precision"] == 1.0
-    assert "colour_saturation_ratio" in rgb
+    assert rgb["colour_saturation_ratio"] == pytest.approx(1.0)
+    grey = evaluate_samples(real.repeat(1, 3, 1, 1), real.repeat(1, 3, 1, 1), digits_extractor)
+    assert "colour_saturation_ratio" not in grey  # undefined for grey data (0 / 0)
     # given reference statistics are used for FID instead of the features of ``real``
     noise_stats = feature_stats(digits_extractor(torch.rand(120, 1, 8, 8) * 2 - 1))
     vs_noise = evaluate_samples(real, real, digits_extractor, ref_stats=noise_stats)

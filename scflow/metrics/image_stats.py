@@ -16,6 +16,7 @@ from torch import Tensor
 from scflow.metrics.features import FeatureExtractor
 
 CLIP_THRESHOLD = 0.98  # a pixel with |x| >= this counts as clipped / saturated
+GREY_SATURATION = 1e-3  # mean HSV saturation at or below this: the real images are grey
 
 
 def consistency(x_ref: Tensor, x_k: Tensor,
@@ -53,7 +54,8 @@ def saturation_stats(fake: Tensor, real: Tensor) -> dict[str, float]:
 
     ``std_ratio``: pixel std of ``fake`` / pixel std of ``real`` (1 = like the data, > 1 =
     over-contrasted); ``clip_fraction`` and ``clip_fraction_real``: see :func:`clip_fraction`;
-    ``colour_saturation_ratio`` (3-channel images only): mean HSV saturation fake / real.
+    ``colour_saturation_ratio`` (3-channel images with colour only): mean HSV saturation
+    fake / real; left out when the real images are grey (their saturation is 0).
     """
     if fake.shape[1] != real.shape[1]:
         raise ValueError(f"channel counts differ: {fake.shape[1]} vs {real.shape[1]}")
@@ -63,6 +65,9 @@ def saturation_stats(fake: Tensor, real: Tensor) -> dict[str, float]:
         "clip_fraction_real": clip_fraction(real),
     }
     if fake.shape[1] == 3:
-        out["colour_saturation_ratio"] = float(hsv_saturation(fake).mean()
-                                               / hsv_saturation(real).mean())
+        real_sat = hsv_saturation(real).mean()
+        # grey data (R = G = B, e.g. greyscale photos read as RGB) has no colour to compare
+        # with: the ratio is undefined there, so it is left out rather than reported as inf
+        if real_sat > GREY_SATURATION:
+            out["colour_saturation_ratio"] = float(hsv_saturation(fake).mean() / real_sat)
     return out

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec
+from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec, latent_space_key
 from scflow.baselines import distill_loss, train_on_pairs
 from scflow.cache import cached
 from scflow.data import ImageSet
@@ -108,7 +108,7 @@ def prepare_t2i(p: dict[str, Any], progress: bool = True) -> T2ISetup:
     data = load_data(p)
     codec, ae_hit = get_codec(p, data.images, progress=progress)
     codec.vae.to(device)
-    lat_cfg = {"kind": "latents", "codec": ae_cache_config(p) if not p["vae"] else p["vae"],
+    lat_cfg = {"kind": "latents", "codec": latent_space_key(p),
                "latent_scale": p["latent_scale"], "n": len(data)}  # == experiment.prepare's key
     lat_dir, lat_hit = cached("latents", lat_cfg, lambda d: torch.save(
         codec.encode(data.images), d / "latents.pt"))
