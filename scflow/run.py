@@ -46,6 +46,7 @@ from scflow.cache import REPO_ROOT, atomic_write_bytes
 from scflow.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
 from scflow.params import ParameterError, RunParams, resolve_notebook_params, unknown_name_message
 from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
+from scflow.progress import HEADLESS_ENV
 from scflow.results import read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
@@ -207,13 +208,14 @@ def plan(paths: Sequence[str | Path], preset: str = "mini", nb_dir: Path | None 
 
 @contextlib.contextmanager
 def _kernel_env(nb_dir: Path) -> Iterator[None]:
-    """Environment of the kernels: the venv's ``python3`` kernelspec first, quiet tqdm, Agg."""
+    """Environment of the kernels: the venv's ``python3`` kernelspec first, sparse bars, Agg."""
     saved = dict(os.environ)
     share = str(Path(sys.prefix) / "share" / "jupyter")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (share, saved.get("JUPYTER_PATH", "")) if p)
     os.environ["SCFLOW_NOTEBOOKS"] = str(nb_dir)  # so notebook_params() finds the notebook
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # third-party bars
+    os.environ.setdefault(HEADLESS_ENV, "1")  # the project's bars: sparse (scflow.progress)
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         yield
