@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make reproduce [PRESET=mini|smoke|celebahq256] [JOBS=2]   the main job (notebooks via the papermill runner)
 #   make test                                        the test suite (what CI runs)
+#   make gpu-check                                   first command on a GPU machine (<= 5 min)
 # Both install what is missing first: into the active environment (conda or venv) if one is
 # active, else into ./.venv.
 
@@ -19,7 +20,7 @@ else
   STAMP := .venv/.installed
 endif
 
-.PHONY: reproduce test install lint strip benchmarks clean-cache help
+.PHONY: reproduce test install lint strip benchmarks clean-cache help gpu-check
 
 help:
 	@echo "make reproduce [PRESET=$(PRESET)]  |  make test  |  make lint  |  make benchmarks"
@@ -51,6 +52,11 @@ benchmarks: $(STAMP)
 	$(PYTHON) benchmarks/bench_teacher.py
 	$(PYTHON) benchmarks/bench_distill_step.py
 	$(PYTHON) benchmarks/bench_jobs.py
+
+# teacher + one student (fp32, bf16) on cuda, FID, update times; pass/fail table. Exit 2
+# within seconds where no CUDA GPU is visible.
+gpu-check: $(STAMP)
+	$(PYTHON) -m scflow.gpu_check
 
 clean-cache:
 	rm -rf cache runs

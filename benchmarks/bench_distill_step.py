@@ -11,6 +11,11 @@ Measures, at the miniature's size (the mini preset's net and batch, 4x8x8 latent
 - ``seq_shared``: sequential again, but sharing what the math shares (one teacher call, the
   student's f(z_t, t) reused by L_BI) -- isolates the gain of batching calls together.
 
+With ``--compile`` the library's ``cd`` and ``full`` steps also run with ``compile="torch"``
+(``cd_compiled``, ``full_compiled``; :mod:`scflow.compile`) and the eager / compiled ratios are
+printed. ``--device cuda`` times the library steps on a GPU (wall time, CUDA-synchronised; the
+sequential references, the forward timer and the profiler are CPU-only).
+
 All variants start from identical weights and see identical draws, so their losses must agree
 (checked with allclose). Timing rounds interleave the variants (fair under a noisy machine); the
 median is reported, as process CPU time (robust to other jobs on a shared machine; equal to the
@@ -18,6 +23,7 @@ compute time with one thread) and as wall time. A per-network forward timer and 
 say where time goes.
 
     .venv/bin/python benchmarks/bench_distill_step.py [--steps 6] [--threads 1]
+        [--device cpu|cuda] [--compile]
 """
 
 from __future__ import annotations
@@ -109,10 +115,10 @@ class SequentialDistiller(Distiller):
         return {k: float(v.detach()) for k, v in logs.items()}
 
 
-def make(kind: str, teacher, data, cfg) -> Distiller:
+def make(kind: str, teacher, data, cfg, device: str = "cpu", compile: str = "no") -> Distiller:
     torch.manual_seed(0)
     cls = SequentialDistiller if kind.startswith("seq") else Distiller
-    d = cls(teacher, data, cfg, device="cpu")
+    d = cls(teacher, data, cfg, device=device, compile=compile)
     d.shared = kind == "seq_shared"
     return d
 
@@ -143,8 +149,17 @@ def main() -> None:
                     help="default: the mini preset's distillation batch")
     ap.add_argument("--arch", default=PRESETS["mini"]["teacher_arch"],
                     help="default: the mini preset's teacher (and student) net")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--compile", action="store_true",
+                    help="also time the cd and full steps with compile='torch'")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="untimed rounds first (default 1; 3 with --compile: tracing, recompiles)")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU is visible to torch")
     torch.set_num_threads(args.threads)
+    cpu = args.device == "cpu"
+    warmup = args.warmup if args.warmup is not None else (3 if args.compile else 1)
 
     torch.manual_seed(0)
     teacher = build_velocity_net(args.arch, sample_size=8)
@@ -153,38 +168,66 @@ def main() -> None:
     full_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, warmup_rf=0, warmup_bi=0)
     cd_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, lambda_gan=0.0, lambda_rf=0.0,
                            lambda_bi=0.0, warmup_rf=0, warmup_bi=0)
-    runs = {"cd": make("lib", teacher, data, cd_cfg), "full": make("lib", teacher, data, full_cfg),
-            "seq": make("seq", teacher, data, full_cfg),
-            "seq_shared": make("seq_shared", teacher, data, full_cfg)}
+    dev = args.device
+    runs = {"cd": make("lib", teacher, data, cd_cfg, dev),
+            "full": make("lib", teacher, data, full_cfg, dev)}
+    if cpu:
+        runs.update(seq=make("seq", teacher, data, full_cfg),
+                    seq_shared=make("seq_shared", teacher, data, full_cfg))
+    if args.compile:
+        runs.update(cd_compiled=make("lib", teacher, data, cd_cfg, dev, "torch"),
+                    full_compiled=make("lib", teacher, data, full_cfg, dev, "torch"))
+
+    def sync() -> None:
+        if not cpu:
+            torch.cuda.synchronize()
 
     times: dict[str, list[float]] = defaultdict(list)
     walls: dict[str, list[float]] = defaultdict(list)
     logs: dict[str, list[dict]] = defaultdict(list)
-    for r in range(args.steps + 1):
+    for r in range(args.steps + warmup):
         for name, d in runs.items():
+            sync()
             t0, w0 = time.process_time(), time.perf_counter()
-            logs[name].append(d.train_step())
-            if r > 0:  # round 0 is warm-up
+            logs[name].append(d.train_step())  # .tolist() of the losses: synchronises too
+            sync()
+            if r >= warmup:
                 times[name].append(time.process_time() - t0)
                 walls[name].append(time.perf_counter() - w0)
 
-    # same math, same seeds: the losses agree step by step
-    for name in ("seq", "seq_shared"):
-        for a, b in zip(logs["full"], logs[name], strict=True):
-            for k in a:
-                assert abs(a[k] - b[k]) <= 1e-4 * abs(a[k]) + 1e-6, (name, k, a[k], b[k])
-    print(f"losses: library == sequential (allclose) over {args.steps + 1} steps; "
-          f"last full step: " + ", ".join(f"{k}={v:.4g}" for k, v in logs["full"][-1].items()))
+    # same math, same seeds: the losses agree step by step (compiled: up to rounding)
+    pairs = [("full", "seq", 1e-4), ("full", "seq_shared", 1e-4), ("cd", "cd_compiled", 1e-3),
+             ("full", "full_compiled", 1e-3)]
+    for ref, name, rtol in pairs:
+        if name in runs:
+            for a, b in zip(logs[ref], logs[name], strict=True):
+                for k in a:
+                    assert abs(a[k] - b[k]) <= rtol * abs(a[k]) + 1e-6, (name, k, a[k], b[k])
+    print(f"losses: every variant == the library step (allclose) over {args.steps + warmup} "
+          f"steps; last full step: "
+          + ", ".join(f"{k}={v:.4g}" for k, v in logs["full"][-1].items()))
 
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\n{args.arch}, batch {args.batch}, 4x8x8 latents, {args.threads} thread(s), "
-          f"median of {args.steps} steps (CPU s/step | wall s/step):")
-    for k, v in med.items():
-        print(f"  {k:11s} {v:7.3f} | {statistics.median(walls[k]):7.3f}")
-    print("ratios of CPU time:")
-    print(f"  full / seq        = {med['full'] / med['seq']:.2f}   (target <= 0.7)")
-    print(f"  full / seq_shared = {med['full'] / med['seq_shared']:.2f}")
-    print(f"  full / cd         = {med['full'] / med['cd']:.2f}   (target <= ~2.2)")
+    # on a GPU the process CPU time measures the launching thread, not the work: use wall time
+    per = {k: statistics.median(v) for k, v in (times if cpu else walls).items()}
+    what = "CPU" if cpu else "wall"
+    name = torch.cuda.get_device_name() if not cpu else f"{args.threads} thread(s)"
+    print(f"\n{args.arch}, batch {args.batch}, 4x8x8 latents, torch {torch.__version__}, "
+          f"{dev} ({name}), median of {args.steps} steps after {warmup} warm-up "
+          f"(CPU s/step | wall s/step):")
+    for k, v in times.items():
+        print(f"  {k:13s} {statistics.median(v):7.4f} | {statistics.median(walls[k]):7.4f}")
+    print(f"ratios of {what} time:")
+    if cpu:
+        print(f"  full / seq        = {per['full'] / per['seq']:.2f}   (target <= 0.7)")
+        print(f"  full / seq_shared = {per['full'] / per['seq_shared']:.2f}")
+    print(f"  full / cd         = {per['full'] / per['cd']:.2f}   (target <= ~2.2)")
+    if args.compile:
+        print(f"  full_compiled / cd_compiled = {per['full_compiled'] / per['cd_compiled']:.2f}")
+        print(f"  cd eager / compiled   = {per['cd'] / per['cd_compiled']:.2f}   (> 1: compile helps)")
+        print(f"  full eager / compiled = {per['full'] / per['full_compiled']:.2f}")
+    if not cpu:
+        print(f"  peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+        return
 
     # where the time goes: forward time per network in one full library step and one seq step
     for name in ("full", "seq"):

@@ -69,14 +69,14 @@ def train_autoencoder(images: Tensor, config: str, steps: int, kl_weight: float 
                       batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
                       progress: bool = False) -> Any:
     """Train an AutoencoderKL on ``images``: MSE reconstruction + ``kl_weight`` * KL."""
-    from tqdm.auto import tqdm
+    from scflow.progress import progress as progress_bar
 
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     vae = build_autoencoder(config, in_channels=images.shape[1])
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
-    for _ in tqdm(range(steps), desc="autoencoder", disable=not progress, mininterval=5):
+    for _ in progress_bar(steps, desc="autoencoder", disable=not progress):
         x = images[torch.randint(0, images.shape[0], (batch_size,), generator=g)]
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample(generator=g)).sample

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from scflow.cache import cached
+from scflow.compile import compile_net
 from scflow.flow import VelocityFn, f_theta, flow_matching_loss
 from scflow.nets import VelocityNet
 from scflow.samplers import sample_batched
@@ -83,13 +84,13 @@ def train_on_pairs(init: nn.Module, z1: Tensor, z0_hat: Tensor, loss_fn: PairLos
     Batches and times are drawn from a generator seeded by ``seed``: deterministic on the CPU.
     Returns the trained net (eval mode, frozen) and the loss of every update.
     """
-    from tqdm.auto import tqdm
+    from scflow.progress import progress as progress_bar
 
     net = copy.deepcopy(init).to(device).train().requires_grad_(True)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
     losses: list[float] = []
-    for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=5):
+    for _ in progress_bar(steps, desc=desc, disable=not progress):
         idx = torch.randint(0, z1.shape[0], (batch_size,), generator=g)
         t = torch.rand(batch_size, generator=g)
         c = None if cond is None else cond[idx].to(device)
@@ -130,7 +131,9 @@ def get_rectified_flow(p: dict[str, Any], teacher: VelocityNet, teacher_config: 
     ``hits`` (which stages came from the cache).
     """
     def build_pairs(d: Path) -> None:
-        z1, z0_hat = generate_pairs(teacher, p["rectified_pairs"], latent_shape,
+        # stage 1 is Euler sampling of the teacher: the `compile` switch applies (speed only)
+        z1, z0_hat = generate_pairs(compile_net(teacher, p.get("compile", "no")),
+                                    p["rectified_pairs"], latent_shape,
                                     p["rectified_euler_steps"], p["seed"])
         torch.save({"z1": z1, "z0_hat": z0_hat}, d / "pairs.pt")
 

@@ -190,7 +190,8 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
     """Run Algorithm 1 from the cached teacher; resumable, and cached when finished.
 
     ``p`` holds the distillation parameters; the teacher is the one of ``s`` (its preset).
-    ``method`` fixes the switches that define a notebook's method (e.g. notebook 02's CD:
+    ``compile`` (speed only) is not part of the cache key: eager and compiled runs share
+    students. ``method`` fixes the switches that define a notebook's method (e.g. notebook 02's CD:
     ``lambda_gan = lambda_rf = lambda_bi = 0``, ``t_trunc = 0``); they override ``p``.
     Checkpoints go to ``cache/distill-<hash>/last.pt`` every ``ckpt_every`` updates, with the
     loss history beside them: a killed run continues from its last checkpoint, and a finished
@@ -216,7 +217,7 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
                                                          default=str))
         cond = s.data.labels if s.p["class_cond"] else None
         d = Distiller(s.teacher, LatentData(s.latents, cond), cfg, device=q["device"],
-                      ckpt_dir=str(ckpt_dir))
+                      ckpt_dir=str(ckpt_dir), compile=q.get("compile", "no"))
         hist_file = ckpt_dir / "history.json"
         history: list[dict[str, float]] = []
         if (ckpt_dir / "last.pt").exists():

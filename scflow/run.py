@@ -53,6 +53,7 @@ from scflow.params import (
     unknown_name_message,
 )
 from scflow.presets import PARAMS, PRESET_NAMES, preset_values
+from scflow.progress import HEADLESS_ENV
 from scflow.results import RUNNER_ENV, read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
@@ -235,7 +236,7 @@ def _missing(runs: Sequence[PlannedRun], preset: str) -> str:
 
 @contextlib.contextmanager
 def _kernel_env(nb_dir: Path, explicit: Sequence[str] = ()) -> Iterator[None]:
-    """Environment of the kernels: the venv's ``python3`` kernelspec first, quiet tqdm, Agg,
+    """Environment of the kernels: the venv's ``python3`` kernelspec first, sparse bars, Agg,
     and the run file's keys as explicitly set (so the notebook resolves them as the plan did)."""
     saved = dict(os.environ)
     share = str(Path(sys.prefix) / "share" / "jupyter")
@@ -244,7 +245,8 @@ def _kernel_env(nb_dir: Path, explicit: Sequence[str] = ()) -> Iterator[None]:
     os.environ["SCFLOW_NOTEBOOKS"] = str(nb_dir)  # so notebook_params() finds the notebook
     os.environ[EXPLICIT_ENV] = ",".join(explicit)
     os.environ[RUNNER_ENV] = "1"  # its results are the committed ones, not interactive/
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # third-party bars
+    os.environ.setdefault(HEADLESS_ENV, "1")  # the project's bars: sparse (scflow.progress)
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         yield

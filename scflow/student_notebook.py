@@ -18,6 +18,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from torch import Tensor
 
+from scflow.compile import compile_net
 from scflow.evaluate import evaluate_nfe, rows_table
 from scflow.experiment import (
     Setup,
@@ -132,7 +133,7 @@ def run_student(P: Any, method: dict[str, Any], method_name: str) -> StudentRun:
     print("mean of the last 50 updates:",
           {k: round(sum(h.get(k, 0.0) for h in last) / len(last), 5) for k in terms})
 
-    images, rows = evaluate_nfe(d.eval_ema, S.codec, z1, P.nfe_list, S.data.images, extractor,
+    images, rows = evaluate_nfe(compile_net(d.eval_ema, P.compile), S.codec, z1, P.nfe_list, S.data.images, extractor,
                                 method=method_name, results=results)
     display(rows_table(rows))
     for m in ("fid", "std_ratio"):

@@ -49,13 +49,13 @@ def fit_flow(net: VelocityNet, z0: Tensor, *, steps: int, batch_size: int, lr: f
     Returns:
         The EMA of the trained weights (eval mode, no gradient) and the loss curve.
     """
-    from tqdm.auto import tqdm
+    from scflow.progress import progress as progress_bar
 
     net = net.to(device).train().requires_grad_(True)
     ema = frozen_copy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
     g, losses = generator, []
-    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=5):
+    for step in progress_bar(range(1, steps + 1), desc=desc, disable=not progress):
         idx = torch.randint(0, z0.shape[0], (batch_size,), generator=g)
         noise = torch.randn(z0[idx].shape, generator=g) if z1 is None else z1[idx]
         t = torch.rand(batch_size, generator=g)

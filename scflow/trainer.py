@@ -15,9 +15,9 @@ import torch
 import torch.distributed as dist
 from accelerate import Accelerator
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from scflow.checkpoint import load_checkpoint, save_checkpoint
+from scflow.compile import compile_net
 from scflow.discriminator import LatentDiscriminator, discriminator_loss
 from scflow.distill import (
     DistillConfig,
@@ -29,6 +29,7 @@ from scflow.distill import (
 )
 from scflow.ema import ema_update_, frozen_copy
 from scflow.flow import guided
+from scflow.progress import progress as progress_bar
 from scflow.samplers import sample_batched
 
 __all__ = ["Distiller"]
@@ -45,6 +46,8 @@ class Distiller:
         disc: a custom discriminator (default: :class:`LatentDiscriminator` when lambda_GAN > 0).
         device: "auto" (accelerate picks), "cpu" or "cuda".
         ckpt_dir: where :meth:`train` keeps ``last.pt`` (None: no checkpoints).
+        compile: ``"no"`` or ``"torch"``: call teacher, student and target (training) and the
+            sampled nets through ``torch.compile`` (:mod:`scflow.compile`; speed only).
 
     Several processes (``accelerate launch`` / ``torchrun``) split each global batch; gradients
     are averaged with one all-reduce per optimizer (explicit, so that the student's two forward
@@ -53,8 +56,11 @@ class Distiller:
 
     def __init__(self, teacher: nn.Module, data: LatentData, cfg: DistillConfig | None = None, *,
                  null_cond: object | None = None, disc: nn.Module | None = None,
-                 device: str = "auto", ckpt_dir: str | None = None) -> None:
+                 device: str = "auto", ckpt_dir: str | None = None,
+                 compile: str = "no") -> None:
         self.cfg = cfg = cfg or DistillConfig()
+        self.compile = compile
+        compile_net(nn.Identity(), compile)  # a bad value fails here, before any compute
         # autocast is applied by this class (cfg.mixed_precision), not by accelerate: its state is
         # a per-process singleton, and several Distillers may live in one notebook
         self.accelerator = Accelerator(cpu=device == "cpu")
@@ -82,6 +88,11 @@ class Distiller:
         self._autocast = autocast_for(cfg, dev)
         for m in (self.student, self.target, self.eval_ema, self.disc):
             self._broadcast(m)  # identical start on every process
+        # what the update and sample() call: the modules above, or compiled wrappers sharing
+        # their parameters (the modules stay what is optimised, EMA-updated and saved)
+        self._calls = {name: compile_net(getattr(self, name), compile)
+                       for name in ("teacher", "student", "target", "eval_ema")}
+        self._teacher_v_call = guided(self._calls["teacher"], null_cond, cfg.guidance)
 
     # --- one update ------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -90,7 +101,8 @@ class Distiller:
         it = self.step_count + 1  # Algorithm 1's iter
         x = draw_inputs(self.data, cfg, it, acc.process_index, acc.num_processes, self.device)
         with self._autocast():
-            out = compute_losses(self.teacher_v, self.student, self.target, self.disc, x, cfg, it)
+            out = compute_losses(self._teacher_v_call, self._calls["student"],
+                                 self._calls["target"], self.disc, x, cfg, it)
             d_parts: dict[str, Tensor] = {}
             if "gan" in out.terms:  # Eq. 7, D side, on sg(x1) of this update (R1 on z0)
                 d_total, d_parts = discriminator_loss(self.disc, x.z0, out.x1, cfg.r1_gamma,
@@ -122,8 +134,8 @@ class Distiller:
         """
         history = []
         first = self.step_count + 1  # experiment.distill trains in chunks of ckpt_every: say which
-        bar = tqdm(range(steps), desc=f"distill (updates {first}-{first + steps - 1})",
-                   disable=not progress or not self.accelerator.is_main_process)
+        bar = progress_bar(steps, desc=f"distill (updates {first}-{first + steps - 1})",
+                           disable=not progress or not self.accelerator.is_main_process)
         for _ in bar:
             logs = self.train_step()
             history.append({"step": self.step_count, **logs})
@@ -142,8 +154,8 @@ class Distiller:
     def sample(self, z1: Tensor, nfe: int, cond: Tensor | None = None, net: str = "eval_ema",
                batch_size: int = 256) -> Tensor:
         """Deterministic Euler samples (:func:`scflow.samplers.sample_batched`) of one net."""
-        nets = {"eval_ema": self.eval_ema, "student": self.student, "target": self.target,
-                "teacher": self.teacher_v}
+        nets = {"eval_ema": self._calls["eval_ema"], "student": self._calls["student"],
+                "target": self._calls["target"], "teacher": self._teacher_v_call}
         if net not in nets:
             raise ValueError(f"net must be one of {list(nets)} (got {net!r})")
         cond = None if cond is None else cond.to(self.device)

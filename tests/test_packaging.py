@@ -28,3 +28,29 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()
           if ln.strip() and not ln.strip().startswith("#")]
     assert ci[-1] == "make test"
+
+
+SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
+
+
+def _env_python_spec() -> str:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pins = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    assert len(pins) == 1, pins
+    return pins[0][len("python"):].strip()
+
+
+def test_python_range_311_to_313_without_upper_cap():
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    spec = SpecifierSet(project["requires-python"])
+    for v in SUPPORTED_PYTHONS:
+        assert spec.contains(f"{v}.0") and spec.contains(f"{v}.9"), (v, str(spec))
+    assert not spec.contains("3.10.14")
+    assert spec.contains("3.14.0"), "no upper cap without a measured reason"
+    classifiers = {c.rsplit(" :: ", 1)[-1] for c in project["classifiers"]
+                   if c.startswith("Programming Language :: Python :: 3.")}
+    assert classifiers == set(SUPPORTED_PYTHONS)
+    # environment.yml asks conda for the same range (conda spells ">=3.11" the same way)
+    assert SpecifierSet(_env_python_spec()) == spec
