@@ -68,9 +68,10 @@ def time_updates(arch: str, sample_size: int, mixed_precision: str, steps: int,
     torch.manual_seed(0)
     teacher = build_velocity_net(arch, sample_size=sample_size)
     data = LatentData(torch.randn(256, 4, sample_size, sample_size))
-    fid = make_fidelity("paper", warmup_rf=0, warmup_bi=0)
+    fid = make_fidelity("paper")
     off = {} if full else {"lambda_gan": 0.0, "lambda_rf": 0.0, "lambda_bi": 0.0}
-    cfg = DistillConfig(fidelity=fid, batch_size=batch, mixed_precision=mixed_precision, **off)
+    cfg = DistillConfig(fidelity=fid, batch_size=batch, mixed_precision=mixed_precision,
+                        warmup_rf=0, warmup_bi=0, **off)
     d = Distiller(teacher, data, cfg, device=device, compile=compile)
     cuda = device == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)

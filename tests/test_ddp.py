@@ -47,7 +47,9 @@ def test_two_processes_match_one(tmp_path):
     assert ddp["logs1"] == pytest.approx(single["logs1"], rel=1e-5)
     for k, g in single["grads1"].items():
         scale = g.abs().max().item()
-        torch.testing.assert_close(ddp["grads1"][k], g, rtol=1e-4, atol=1e-5 * scale + 1e-9,
+        # gloo's all-reduce sums the two half-batch gradients in another order than one backward
+        # over the whole batch: differences of ~1e-5 of the tensor's largest entry are round-off
+        torch.testing.assert_close(ddp["grads1"][k], g, rtol=1e-4, atol=1e-4 * scale + 1e-9,
                                    msg=k)
     # after several AdamW updates: Adam divides by sqrt(v) + eps, so gradient entries ~1e-8 that
     # differ only by summation order may flip an update of size lr; hence a tolerance of ~lr
