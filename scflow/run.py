@@ -236,7 +236,7 @@ def _missing(runs: Sequence[PlannedRun], preset: str) -> str:
 
 @contextlib.contextmanager
 def _kernel_env(nb_dir: Path, explicit: Sequence[str] = ()) -> Iterator[None]:
-    """Environment of the kernels: the venv's ``python3`` kernelspec first, sparse bars, Agg,
+    """Environment of the kernels: the venv's ``python3`` kernelspec first, sparse bars, inline figures,
     and the run file's keys as explicitly set (so the notebook resolves them as the plan did)."""
     saved = dict(os.environ)
     share = str(Path(sys.prefix) / "share" / "jupyter")
@@ -247,7 +247,9 @@ def _kernel_env(nb_dir: Path, explicit: Sequence[str] = ()) -> Iterator[None]:
     os.environ[RUNNER_ENV] = "1"  # its results are the committed ones, not interactive/
     os.environ.setdefault("TQDM_DISABLE", "1")  # third-party bars
     os.environ.setdefault(HEADLESS_ENV, "1")  # the project's bars: sparse (scflow.progress)
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # matplotlib: the kernel's inline backend (PNG, no display needed), so the executed notebook
+    # kept in results/<preset>/notebooks/ shows its figures
+    os.environ.pop("MPLBACKEND", None)
     try:
         yield
     finally:
@@ -292,6 +294,9 @@ def _execute(job: dict[str, Any]) -> None:
         publish_notebook(output, Path(job["published"]))
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def published_path(preset: str, run_name: str) -> Path:
     """``results/<preset>/notebooks/<run_name>.ipynb``: the executed notebook kept with the CSV."""
     return results_path(preset, run_name).parent / "notebooks" / f"{run_name}.ipynb"
@@ -308,6 +313,7 @@ def publish_notebook(executed: Path, dest: Path) -> None:
 
     nb = nbformat.read(executed, as_version=4)
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)  # live widget state: nothing to show in a static copy
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
@@ -316,6 +322,8 @@ def publish_notebook(executed: Path, dest: Path) -> None:
             for out in cell.get("outputs", []):
                 if "execution_count" in out:
                     out["execution_count"] = None
+                if WIDGET_VIEW in out.get("data", {}):  # keep the bar's text form only
+                    del out["data"][WIDGET_VIEW]
     atomic_write_bytes(dest, nbformat.writes(nb).encode())
 
 

@@ -48,9 +48,9 @@ def show_source(fn: Callable[..., Any]) -> None:
 def show(fig: Any, name: str, preset: str) -> Path:
     """Save ``fig`` as ``results/<preset>/figures/<name>.png`` and show it where it was made.
 
-    Under Jupyter's inline backend the figure is displayed at once and closed, so it appears
-    beside the text that explains it instead of at the end of the cell; headless (Agg) it is
-    only saved. Returns the path, which a notebook may print.
+    Under Jupyter's inline backend (interactive, and the runner's kernels) the figure is
+    displayed at once and closed, so it appears beside the text that explains it instead of at
+    the end of the cell; with any other backend it is only saved. Returns the path.
     """
     import matplotlib
 
