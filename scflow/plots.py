@@ -105,7 +105,10 @@ def budget_figure(df: Any, nfes: Sequence[int] = (1, 16)) -> plt.Figure:
         for (method, lr), g in sub.groupby(["method", "lr"]):
             g = g.sort_values("step")
             ax.plot(g.step, g.value, marker="o", label=f"{method}, lr {lr:g}")
+        steps = sorted(sub.step.unique())
         ax.set_xscale("log")
+        ax.set_xticks(steps, [f"{s:g}" for s in steps])  # the evaluated budgets, nothing else
+        ax.minorticks_off()
         ax.set_xlabel("updates")
         ax.set_title(f"{metric} at NFE {nfe}")
         if metric == "std_ratio":
