@@ -294,7 +294,6 @@ for _name, _values in _T2I_PRESETS.items():
 
 
 # === GPU runs: the opt-in `compile` switch and the `gpu` preset ==============================
-# Kept in one block so the rest of this file is untouched.
 # - compile: a speed switch (scflow.compile); "no" is neutral, so it leaves every committed
 #   configuration hash unchanged.
 # - gpu: the mini data, autoencoder and teacher (same values), ten times the distillation
