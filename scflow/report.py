@@ -293,6 +293,9 @@ def metric_by_method(results: pd.DataFrame, metric: str,
     return df.reindex(sorted(df.columns), axis=1) if len(df.columns) else df
 
 
+STUDY_NOTEBOOK = "09_training_budget"
+
+
 def wall_times(results: pd.DataFrame) -> pd.DataFrame:
     """Per run: notebook, config hash, wall time (s; the last row's ``wall_time_s``), alias flag.
 
@@ -320,8 +323,13 @@ def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
     backends = sorted({str(b) for b in results.feature_backend.dropna()})
     data = p["dataset"] + (f" ({p['data_dir']})" if p["dataset"] == "folder" else "")
     limit = f", at most {p['data_limit']} images" if p["data_limit"] else ""
+    # the budget study (notebook 09) chooses settings and runs apart from the tables' batch: its
+    # time is said on its own, not added to the grid's or spanned with it
+    study = results[results.notebook == STUDY_NOTEBOOK]
+    results = results[results.notebook != STUDY_NOTEBOOK]
     times = wall_times(results)
     total = times[~times.alias].wall_time_s.sum() if len(times) else 0.0
+    study_min = wall_times(study).wall_time_s.sum() / 60 if len(study) else 0.0
     return [
         "| | this report | paper (CelebA-HQ 256) |", "|---|---|---|",
         f"| data | {data}{_data_size(p)}{limit}, {p['resolution']} px | 30k images, 256 px, "
@@ -343,7 +351,9 @@ def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
         f"| seeds | {_seeds_cell(results, p['seed'])} | one (not stated) |",
         f"| wall time | {total / 60:.1f} min over {int((~times.alias).sum())} runs "
         f"(sum of the runs' wall_time_s; cached artefacts are reused, aliases not counted); "
-        f"first start to last finish {_span_minutes(results)} (runs overlap with --jobs) | - |",
+        f"first start to last finish {_span_minutes(results)} (runs overlap with --jobs)"
+        + (f"; the budget study (notebook 09) {study_min:.1f} min more" if len(study) else "")
+        + " | - |",
     ]
 
 

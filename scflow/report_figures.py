@@ -67,10 +67,16 @@ def table_figure(cmp: pd.DataFrame, title: str) -> plt.Figure:
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for ax, col, name in ((axes[0], "ours", "ours (miniature)"), (axes[1], "paper", "paper")):
+        # rows with the same numbers at every NFE (Table 6's default row under three names: one
+        # configuration, run once) are drawn once, labelled with every name
+        same: dict[tuple, list[str]] = {}
         for row, grp in cmp.groupby("row", sort=False):
             g = grp.dropna(subset=[col])
-            if not len(g):
-                continue
+            if len(g):
+                same.setdefault(tuple(zip(g.nfe, g[col], strict=True)), []).append(str(row))
+        for names in same.values():
+            row = " = ".join(names)
+            g = cmp[cmp.row == names[0]].dropna(subset=[col])
             std = g["ours_std"] if col == "ours" and "ours_std" in g else None
             if std is not None and std.notna().any():
                 label = f"{row} (mean ± std, {int(g.n_seeds.max())} seeds)"

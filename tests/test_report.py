@@ -259,3 +259,18 @@ def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
     verdicts = dict(zip(df.key, df.verdict, strict=True))
     assert verdicts["t1_2rf"] == verdicts["t1_lcm"] == verdicts["t1_instaflow"] == REPRODUCED
     assert verdicts["t1_two_step"] == REPRODUCED and verdicts["t2_speed"] == REPRODUCED
+
+
+def test_table_figure_draws_identical_rows_once():
+    """Table 6's default row appears under three names with one set of numbers: one line."""
+    from scflow.report_figures import table_figure
+
+    rows = []
+    for row, fids in (("t_trunc 0.4", (8.0, 7.0)), ("EMA mu 0.9", (8.0, 7.0)),
+                      ("t_trunc 0", (9.0, 9.5))):
+        rows += [{"row": row, "nfe": n, "ours": v, "paper": v + 1} for n, v in zip((1, 2), fids,
+                                                                                     strict=True)]
+    fig = table_figure(pd.DataFrame(rows), "Table 6")
+    for ax in fig.axes:
+        labels = [line.get_label() for line in ax.lines]
+        assert labels == ["t_trunc 0.4 = EMA mu 0.9", "t_trunc 0"], labels
