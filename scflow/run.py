@@ -266,7 +266,7 @@ def _job(run: PlannedRun) -> dict[str, Any]:
     """What a process needs to execute ``run`` (plain JSON: it crosses process boundaries)."""
     return {"notebook": str(run.notebook), "output": str(run.output), "log": str(run.log),
             "parameters": run.injected(), "explicit": sorted(run.overrides),
-            "published": str(published_path(run.params.preset, run.name)),
+            "published": str(published_path(run.params.preset, run.name)), "csv": str(run.csv),
             "header": f"# {run.file} -> {run.notebook.name}, preset {run.params.preset}, "
                       f"config {run.params.config_hash}"}
 
@@ -290,7 +290,9 @@ def _execute(job: dict[str, Any]) -> None:
         except BaseException:
             log.write("\n" + traceback.format_exc())
             raise
-    if job.get("published"):
+    # kept beside its CSV; a run without one (the report: REPORT.md and its PNGs are its output)
+    # keeps its executed notebook under runs/ only
+    if job.get("published") and Path(job["csv"]).exists():
         publish_notebook(output, Path(job["published"]))
 
 

@@ -202,6 +202,12 @@ def test_failed_run_reported_others_complete(env, capsys):
     # the kernel is this venv's python, and cell output reaches the log
     assert f"EXE {sys.executable}" in (env / "runs" / "smoke" / "b_ok.log").read_text()
     assert sorted(p.name for p in (env / "nbs").iterdir()) == ["nb_fail.ipynb", "nb_ok.ipynb"]
+    # a run that writes no CSV (the report) keeps its executed notebook under runs/ only
+    make_notebook(env / "nbs" / "nb_nocsv.ipynb", RESOLVE)
+    make_yaml(env / "runs_yaml" / "c_nocsv.yaml", "notebook: nb_nocsv\n")
+    assert main(env / "runs_yaml" / "c_nocsv.yaml", "--preset", "smoke") == 0
+    assert (env / "runs" / "smoke" / "c_nocsv.ipynb").exists()
+    assert not (env / "results" / "smoke" / "notebooks" / "c_nocsv.ipynb").exists()
 
 
 def test_run_notebook_helper(env, fake_papermill):
