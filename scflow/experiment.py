@@ -84,6 +84,15 @@ def preflight(p: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             resolve_pretrained(p["vae"], what="the SD VAE (AutoencoderKL)", param="vae")
         except WeightsUnavailableError as err:
             problems.append(f"VAE weights: {err}")
+    if p.get("teacher_checkpoint"):
+        from scflow.adm import check_lfm_checkpoint
+
+        try:
+            check_lfm_checkpoint(p["teacher_checkpoint"])
+        except WeightsUnavailableError as err:
+            problems.append(f"teacher weights: {err}")
+        if p.get("class_cond"):
+            problems.append("teacher_checkpoint is LFM's unconditional teacher: set class_cond: false")
     if p.get("fid_backend") == "inception":
         from scflow.metrics.features import find_inception_weights
 

@@ -261,12 +261,13 @@ def test_celebahq_dry_run_lists_everything_missing(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert code == 2
     wanted = ["data: image folder not found", "hf download stabilityai/sd-vae-ft-mse",
-              "Inception weights", "SCFLOW_INCEPTION_WEIGHTS"]
+              "Inception weights", "SCFLOW_INCEPTION_WEIGHTS", "teacher weights"]
     if not torch.cuda.is_available():
         wanted.append("CUDA GPU")
     for item in wanted:
         assert item in err, (item, err)
     assert err.count("- ") >= len(wanted) - 1  # each problem once, not once per run
+    assert "gdown" in err and "model_480.pth" in err  # the teacher's download command
     assert elapsed < 60
 
 
