@@ -294,8 +294,9 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
     errors = [f"{notebook}: injected " + unknown_name_message(k, names, f"notebook {notebook}")
               for k in injected_unknown(path, namespace)]
     run_name = namespace.get("run_name")
-    if isinstance(run_name, str) and run_name and check_run_name(run_name):
-        errors.append(f"{notebook}: {check_run_name(run_name)}")
+    bad_name = check_run_name(run_name) if isinstance(run_name, str) and run_name else None
+    if bad_name:
+        errors.append(f"{notebook}: {bad_name}")
     if errors:
         raise ParameterError("\n".join(errors))
     params = resolve_notebook_params(notebook, {k: namespace[k] for k in names})

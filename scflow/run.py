@@ -142,8 +142,9 @@ def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
     errors = [f"{file}: unknown key {k!r}; allowed: {', '.join(SPEC_KEYS)}"
               for k in spec if k not in SPEC_KEYS]
     run_name = str(spec.get("run_name") or file.stem)
-    if check_run_name(run_name):
-        errors.append(f"{file}: {check_run_name(run_name)}")
+    bad_name = check_run_name(run_name)
+    if bad_name:
+        errors.append(f"{file}: {bad_name}")
     overrides = spec.get("parameters") or {}
     if not isinstance(overrides, dict):
         raise RunConfigError(f"{file}: `parameters:` must be a mapping")

@@ -133,8 +133,8 @@ def run_student(P: Any, method: dict[str, Any], method_name: str) -> StudentRun:
     print("mean of the last 50 updates:",
           {k: round(sum(h.get(k, 0.0) for h in last) / len(last), 5) for k in terms})
 
-    images, rows = evaluate_nfe(compile_net(d.eval_ema, P.compile), S.codec, z1, P.nfe_list, S.data.images, extractor,
-                                method=method_name, results=results)
+    images, rows = evaluate_nfe(compile_net(d.eval_ema, P.compile), S.codec, z1, P.nfe_list,
+                                S.data.images, extractor, method=method_name, results=results)
     display(rows_table(rows))
     for m in ("fid", "std_ratio"):
         by_nfe = {r["nfe"]: r["value"] for r in rows if r["metric"] == m}

@@ -64,3 +64,22 @@ def test_snapshot_equals_shorter_run(one_thread):
     assert not torch.equal(torch.load(snapshot_path(long.ckpt_dir, 4))[k], v)
     with pytest.raises(ValueError, match="outside"):
         distill(q, s, budget.method_switches("scflow", 1e-4), progress=False, snapshots=[5])
+
+
+@pytest.mark.parametrize("notebook,method", [("02_naive_consistency_distillation", "cd"),
+                                             ("03_truncation_and_gan", "gan"),
+                                             ("04_reflow_loss", "rf"),
+                                             ("05_bidirectional_loss", "scflow")])
+def test_study_methods_are_the_notebooks_methods(notebook, method):
+    """The study trains exactly the switches each Table 4 notebook shows as its ``METHOD``."""
+    import ast
+
+    import nbformat
+
+    from scflow.notebooks import notebook_path
+
+    nb = nbformat.read(notebook_path(notebook), as_version=4)
+    found = [ast.literal_eval(node.value) for c in nb.cells if c.cell_type == "code"
+             for node in ast.walk(ast.parse(c.source))
+             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "METHOD"]
+    assert found == [budget.TABLE4_METHODS[method]]
