@@ -129,14 +129,19 @@ class RunParams(dict):
 
         The preset's values are included because notebooks take what they share (data,
         autoencoder, teacher, feature classifier) from the preset, not from their own
-        parameters: a changed preset must not leave stale results looking finished.
+        parameters: a changed preset must not leave stale results looking finished. Left out:
+        the preset keys a notebook provably never reads (``presets.PRESET_KEYS_NOT_READ``).
         """
         from scflow.cache import config_hash
-        from scflow.presets import PRESET_NAMES, preset_values
+        from scflow.presets import PRESET_KEYS_NOT_READ, PRESET_NAMES, preset_values
 
         values = hashed_values({k: v for k, v in self.items() if k != "run_name"})
         preset = values.get("preset")
-        upstream = hashed_values(preset_values(preset)) if preset in PRESET_NAMES else None
+        upstream = None
+        if preset in PRESET_NAMES:
+            unread = PRESET_KEYS_NOT_READ.get(self.notebook, ())
+            upstream = hashed_values({k: v for k, v in preset_values(preset).items()
+                                      if k not in unread})
         return config_hash({"notebook": self.notebook, "params": values, "preset": upstream})
 
 

@@ -107,7 +107,14 @@ def output_dir(preset: str) -> Path:
 
 
 def git_sha() -> str:
-    """Short HEAD sha, ``+dirty`` if tracked files (outside results/) changed; else ``unknown``."""
+    """Short HEAD sha, ``+dirty`` if tracked files (outside results/) changed; else ``unknown``.
+
+    ``SCFLOW_GIT_SHA`` overrides it, for a copy of a checkout without its ``.git`` (e.g. the
+    working tree sent to a GPU machine).
+    """
+    if os.environ.get("SCFLOW_GIT_SHA"):
+        return os.environ["SCFLOW_GIT_SHA"]
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
                               check=True, timeout=10).stdout.strip()

@@ -83,3 +83,33 @@ def test_study_methods_are_the_notebooks_methods(notebook, method):
              for node in ast.walk(ast.parse(c.source))
              if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "METHOD"]
     assert found == [budget.TABLE4_METHODS[method]]
+
+
+def test_study_hash_ignores_only_preset_keys_it_never_reads(monkeypatch):
+    """The study sets updates and both learning rates itself: the preset's values of those keys
+    (and the baseline's) are outside its hash, and its students do not depend on them; any
+    other preset value still invalidates it."""
+    from collections import ChainMap
+
+    from scflow.distill import config_from_params
+    from scflow.presets import PRESET_KEYS_NOT_READ, PRESETS
+    from scflow.run import plan
+
+    nb = "09_training_budget"
+    unread = PRESET_KEYS_NOT_READ[nb]
+    assert {"distill_steps", "student_lr", "disc_lr", "rectified_reflow_steps"} <= set(unread)
+
+    def study(updates: int = 2000):
+        P = plan(["papermill_runs/study_budget.yaml"], "mini")[0].params
+        q = {**P, "distill_steps": updates}
+        cfg = config_from_params(ChainMap(budget.method_switches("scflow", 1e-4), q,
+                                          preset_values("mini")), seed=P["study_seed"])
+        return P.config_hash, cfg.as_dict()
+
+    before = study()
+    changed = {"distill_steps": 7, "student_lr": 3e-3, "disc_lr": 3e-3,
+               "rectified_reflow_steps": 5}
+    monkeypatch.setitem(PRESETS, "mini", {**PRESETS["mini"], **changed})
+    assert study() == before
+    monkeypatch.setitem(PRESETS, "mini", {**PRESETS["mini"], "warmup_rf": 7})
+    assert study()[0] != before[0] and study()[1] != before[1]

@@ -128,3 +128,13 @@ def test_save_figure_writes_png(tmp_path, monkeypatch):
     plt.close(fig)
     assert path == tmp_path / "smoke" / "figures" / "01_curve.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_git_sha_override(monkeypatch):
+    """A copy of the checkout without .git names its commit through SCFLOW_GIT_SHA."""
+    from scflow.results import git_sha
+
+    monkeypatch.setenv("SCFLOW_GIT_SHA", "0123abc")
+    assert git_sha() == "0123abc"
+    monkeypatch.delenv("SCFLOW_GIT_SHA")
+    assert git_sha() != "0123abc"
