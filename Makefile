@@ -35,7 +35,7 @@ endif
 install: $(STAMP)
 
 reproduce: $(STAMP)
-	$(PYTHON) -m scflow.run $(RUNS) --preset $(PRESET) --jobs $(JOBS) $(RUN_ARGS)
+	$(PYTHON) -m scflow.repro.run $(RUNS) --preset $(PRESET) --jobs $(JOBS) $(RUN_ARGS)
 
 test: $(STAMP)
 	$(PYTHON) -m ruff check scflow tests benchmarks notebooks
@@ -56,7 +56,7 @@ benchmarks: $(STAMP)
 # teacher + one student (fp32, bf16) on cuda, FID, update times; pass/fail table. Exit 2
 # within seconds where no CUDA GPU is visible.
 gpu-check: $(STAMP)
-	$(PYTHON) -m scflow.gpu_check
+	$(PYTHON) -m scflow.repro.gpu_check
 
 clean-cache:
 	rm -rf cache runs

@@ -41,7 +41,7 @@ from scflow.ema import ema_update_
 from scflow.fidelity import make_fidelity
 from scflow.flow import f_theta, interpolant
 from scflow.nets import build_velocity_net
-from scflow.presets import PRESETS
+from scflow.repro.presets import PRESETS
 from scflow.timeskip import time_skip
 from scflow.trainer import Distiller
 

@@ -32,7 +32,7 @@ def worker(steps: int) -> None:
     from scflow.distill import DistillConfig, LatentData
     from scflow.fidelity import make_fidelity
     from scflow.nets import build_velocity_net
-    from scflow.presets import PRESETS
+    from scflow.repro.presets import PRESETS
     from scflow.trainer import Distiller
 
     p = PRESETS["mini"]

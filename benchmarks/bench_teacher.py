@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from scflow.flow import flow_matching_loss  # noqa: E402
 from scflow.nets import build_velocity_net, count_parameters  # noqa: E402
-from scflow.presets import PRESETS  # noqa: E402
+from scflow.repro.presets import PRESETS  # noqa: E402
 from scflow.samplers import euler_sample  # noqa: E402
 
 

@@ -100,7 +100,7 @@ class DistillConfig:
 
 
 def config_from_params(p: Mapping[str, Any], seed: int = 0) -> DistillConfig:
-    """Build the config from notebook parameters (:data:`scflow.presets.PARAMS`).
+    """Build the config from notebook parameters (:data:`scflow.repro.presets.PARAMS`).
 
     ``""`` (strings) and ``0`` (learning rates) mean "from ``p['fidelity']``".
     """

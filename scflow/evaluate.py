@@ -29,7 +29,7 @@ def evaluate_nfe(net: VelocityFn, codec: LatentCodec, z1: Tensor, nfe_list: list
         z1: the fixed evaluation noise, shape (n, C, h, w).
         real: real images in [-1, 1], the FID reference.
         extractor: a :mod:`scflow.metrics` feature extractor.
-        results: a :class:`scflow.results.ResultsWriter`; rows are added to it when given.
+        results: a :class:`scflow.repro.results.ResultsWriter`; rows are added to it when given.
         ref_stats: precomputed reference statistics of ``real`` (saves recomputing them).
 
     Returns:

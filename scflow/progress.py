@@ -1,6 +1,6 @@
 """Progress bars: live in interactive Jupyter or a terminal, sparse in headless runs.
 
-A headless run (``python -m scflow.run``, plain papermill, a log file) has nobody watching the
+A headless run (``python -m scflow.repro.run``, plain papermill, a log file) has nobody watching the
 bar, but every refresh becomes output: at tqdm's default 10 refreshes a second a notebook's
 output and its log grow by thousands of lines per run. Headless bars therefore refresh at most
 every :data:`HEADLESS_MININTERVAL` seconds (plus the first and the last state).

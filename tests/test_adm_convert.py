@@ -153,8 +153,8 @@ def test_refuses_adm_options_unet2d_cannot_express():
 
 # --- the celebahq256 preset's teacher hook -------------------------------------------------------
 def test_missing_checkpoint_fails_fast_with_the_download_command(tmp_path):
-    from scflow.experiment import prepare
-    from scflow.presets import preset_values
+    from scflow.repro.experiment import prepare
+    from scflow.repro.presets import preset_values
 
     p = {**preset_values("celebahq256"), "device": "cpu",
          "data_dir": str(tmp_path / "no_images"), "teacher_checkpoint": str(tmp_path / "m.pth")}
@@ -170,7 +170,7 @@ def test_missing_checkpoint_fails_fast_with_the_download_command(tmp_path):
 
 def test_get_teacher_converts_the_checkpoint(tmp_path, monkeypatch):
     """teacher_checkpoint set: the teacher IS the converted file (no training), cached by file."""
-    from scflow.presets import preset_values
+    from scflow.repro.presets import preset_values
     from scflow.teacher import get_teacher, teacher_cache_config
 
     monkeypatch.setenv("SCFLOW_CACHE", str(tmp_path / "cache"))

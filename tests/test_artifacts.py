@@ -8,10 +8,10 @@ import shutil
 import pytest
 import torch
 
-from scflow.artifacts import export_artifacts
+from scflow.repro.artifacts import export_artifacts
 from scflow.cache import MANIFEST, ArtifactError, cached, entry_dir, sha256_file
-from scflow.experiment import prepare
-from scflow.presets import preset_values
+from scflow.repro.experiment import prepare
+from scflow.repro.presets import preset_values
 
 
 def _toy(path):

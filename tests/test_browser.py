@@ -29,7 +29,7 @@ import nbformat
 import pytest
 
 from scflow.cache import REPO_ROOT
-from scflow.notebooks import parameters_cell_index
+from scflow.repro.notebooks import parameters_cell_index
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from scflow import budget
-from scflow.experiment import distill, prepare, snapshot_path
-from scflow.presets import preset_values
+from scflow.repro import budget
+from scflow.repro.experiment import distill, prepare, snapshot_path
+from scflow.repro.presets import preset_values
 
 
 def _rows(method, lr, step, fids):
@@ -76,7 +76,7 @@ def test_study_methods_are_the_notebooks_methods(notebook, method):
 
     import nbformat
 
-    from scflow.notebooks import notebook_path
+    from scflow.repro.notebooks import notebook_path
 
     nb = nbformat.read(notebook_path(notebook), as_version=4)
     found = [ast.literal_eval(node.value) for c in nb.cells if c.cell_type == "code"
@@ -92,8 +92,8 @@ def test_study_hash_ignores_only_preset_keys_it_never_reads(monkeypatch):
     from collections import ChainMap
 
     from scflow.distill import config_from_params
-    from scflow.presets import PRESET_KEYS_NOT_READ, PRESETS
-    from scflow.run import plan
+    from scflow.repro.presets import PRESET_KEYS_NOT_READ, PRESETS
+    from scflow.repro.run import plan
 
     nb = "09_training_budget"
     unread = PRESET_KEYS_NOT_READ[nb]

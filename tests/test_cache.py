@@ -73,7 +73,7 @@ def test_atomic_write_bytes(tmp_path):
 
 def test_teacher_cached_by_config(monkeypatch, tmp_path):
     import scflow.teacher as teacher_mod
-    from scflow.presets import preset_values
+    from scflow.repro.presets import preset_values
 
     monkeypatch.setenv("SCFLOW_CACHE", str(tmp_path))  # other tests train smoke teachers too
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scflow import claims, report
-from scflow.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Quantity
-from scflow.results import write_results
+from scflow.repro import claims, report
+from scflow.repro.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Quantity
+from scflow.repro.results import write_results
 
 NFES = (1, 2, 4, 8, 16)
 T4_RUNS = {"CD": ("table4_cd", "cd"), "+GAN": ("table4_gan", "cd+trunc+gan"),
@@ -266,7 +266,7 @@ def test_report_with_seed_replicas(tmp_path):
     assert "0, 1, 2 for `table3_rectified`, `table4_bi`" in text
     assert "(3 seeds)" in text and "### Where the miniature differs from the paper" in text
     assert "| CD | `table4_cd` | 37.6 ± 1 / 41.34 |" in text  # 36.6, 37.6, 38.6
-    from scflow.report_figures import make_report_figures, table_figure
+    from scflow.repro.report_figures import make_report_figures, table_figure
 
     assert all((tmp_path / rel).exists() for _, rel in make_report_figures(tmp_path))
     cmp = report.compare_table(report.load_results(tmp_path), report.load_paper_numbers(), "4")

@@ -9,7 +9,7 @@ from scflow.compile import COMPILE_CHOICES, compile_net, torch_compile_usable
 from scflow.distill import DistillConfig, LatentData
 from scflow.fidelity import make_fidelity
 from scflow.nets import build_velocity_net
-from scflow.presets import PARAMS, PRESETS
+from scflow.repro.presets import PARAMS, PRESETS
 from scflow.trainer import Distiller
 
 

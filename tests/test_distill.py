@@ -356,7 +356,7 @@ def test_few_steps_lower_cd_on_unet_tiny():
 
 
 def test_config_from_preset_params():
-    from scflow.presets import preset_values
+    from scflow.repro.presets import preset_values
 
     p = preset_values("mini")
     cfg = config_from_params(p, seed=3)

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-import scflow.params
-from scflow.notebooks import notebook_path, parameters_cell_index
-from scflow.params import RunParams
+import scflow.repro.params
+from scflow.repro.notebooks import notebook_path, parameters_cell_index
+from scflow.repro.params import RunParams
 
 matplotlib.use("Agg")
 
 # Reads from these modules label or hash a run; they are not an effect on what is computed.
-LABEL_MODULES = ("scflow.results", "scflow.params")
+LABEL_MODULES = ("scflow.repro.results", "scflow.repro.params")
 
 
 class TracingParams(RunParams):
@@ -60,8 +60,8 @@ def exec_notebook(name: str, overrides: dict[str, Any], monkeypatch: pytest.Monk
 
     Stops after the first cell that binds ``stop_after``. Returns the namespace.
     """
-    real = scflow.params.notebook_params
-    monkeypatch.setattr(scflow.params, "notebook_params",
+    real = scflow.repro.params.notebook_params
+    monkeypatch.setattr(scflow.repro.params, "notebook_params",
                         lambda nb, ns: TracingParams(nb, real(nb, ns)))
     nb = nbformat.read(notebook_path(name), as_version=4)
     ns: dict[str, Any] = {"__name__": "__main__"}
@@ -139,7 +139,7 @@ def test_every_parameter_is_read(notebook, smoke_env, monkeypatch):
 
 def test_tracer_catches_an_unread_parameter(smoke_env, monkeypatch):
     """The guard itself: a parameter read only by the CSV writer counts as unread."""
-    from scflow.results import ResultsWriter
+    from scflow.repro.results import ResultsWriter
 
     P = TracingParams("x", {"preset": "smoke", "run_name": "x", "seed": 0,
                             "fid_backend": "digits", "device": "cpu"})
@@ -151,8 +151,8 @@ def test_tracer_catches_an_unread_parameter(smoke_env, monkeypatch):
 
 # --- 3. plain papermill is validated like the runner --------------------------------------------
 def test_notebook_params_rejects_an_injected_unknown_name():
-    from scflow.notebooks import parameters_cell
-    from scflow.params import ParameterError, notebook_params
+    from scflow.repro.notebooks import parameters_cell
+    from scflow.repro.params import ParameterError, notebook_params
 
     ns = dict(parameters_cell(notebook_path("05_bidirectional_loss")), t_truncc=0.2)
     with pytest.raises(ParameterError, match=r"'t_truncc'.*did you mean 't_trunc'"):
@@ -164,13 +164,13 @@ def test_notebook_params_rejects_an_injected_unknown_name():
 
 @pytest.mark.parametrize("bad", ["../../x", "/tmp/x", ".hidden", "a/b"])
 def test_run_name_rule_is_shared(bad):
-    from scflow.notebooks import parameters_cell
-    from scflow.params import ParameterError, notebook_params
+    from scflow.repro.notebooks import parameters_cell
+    from scflow.repro.params import ParameterError, notebook_params
 
     ns = dict(parameters_cell(notebook_path("02_naive_consistency_distillation")), run_name=bad)
     with pytest.raises(ParameterError, match="run_name"):
         notebook_params("02_naive_consistency_distillation", ns)
-    from scflow import run as runner
+    from scflow.repro import run as runner
 
     nb = notebook_path("02_naive_consistency_distillation")
     with pytest.raises(runner.RunConfigError, match="run_name"):
@@ -184,7 +184,7 @@ def test_run_name_rule_is_shared(bad):
 def test_plain_papermill_fails_in_the_validation_cell(injected, message, tmp_path, monkeypatch):
     import papermill
 
-    from scflow import run as runner
+    from scflow.repro import run as runner
 
     monkeypatch.setenv("SCFLOW_RESULTS", str(tmp_path / "results"))
     nb = notebook_path("05_bidirectional_loss")
@@ -211,7 +211,7 @@ def test_replacing_folder_images_changes_every_cache_key(tmp_path):
 
     from scflow.autoencoder import ae_cache_config, latent_space_key
     from scflow.cache import config_hash
-    from scflow.presets import preset_values
+    from scflow.repro.presets import preset_values
     from scflow.teacher import teacher_cache_config
 
     _write_images(tmp_path / "imgs", 3, shade=0)
@@ -235,7 +235,7 @@ def test_digits_cache_keys_have_no_data_field():
     """The digits keep the keys of the artefacts trained before folders were keyed."""
     from scflow.autoencoder import ae_cache_config, latent_space_key
     from scflow.data import data_cache_key
-    from scflow.presets import preset_values
+    from scflow.repro.presets import preset_values
 
     p = preset_values("mini")
     assert data_cache_key(p) == {}
@@ -249,7 +249,7 @@ def test_celebahq_dry_run_lists_everything_missing(tmp_path, monkeypatch, capsys
 
     import torch
 
-    from scflow import run as runner
+    from scflow.repro import run as runner
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.delenv("SCFLOW_INCEPTION_WEIGHTS", raising=False)
@@ -272,8 +272,8 @@ def test_celebahq_dry_run_lists_everything_missing(tmp_path, monkeypatch, capsys
 
 
 def test_folder_dataset_problems_are_found_before_training(tmp_path, monkeypatch):
-    from scflow.experiment import NotReadyError, check_ready, preflight
-    from scflow.presets import preset_values
+    from scflow.repro.experiment import NotReadyError, check_ready, preflight
+    from scflow.repro.presets import preset_values
 
     p = {**preset_values("smoke"), "dataset": "folder", "data_dir": str(tmp_path / "none"),
          "class_cond": True}
@@ -286,9 +286,9 @@ def test_folder_dataset_problems_are_found_before_training(tmp_path, monkeypatch
 
 
 def test_inception_without_weights_fails_in_the_validation_step(tmp_path, monkeypatch):
-    from scflow.experiment import NotReadyError
-    from scflow.notebooks import parameters_cell
-    from scflow.params import notebook_params
+    from scflow.repro.experiment import NotReadyError
+    from scflow.repro.notebooks import parameters_cell
+    from scflow.repro.params import notebook_params
 
     monkeypatch.delenv("SCFLOW_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setattr("scflow.metrics.features.cleanfid_weights_dir", lambda: tmp_path)
@@ -299,7 +299,7 @@ def test_inception_without_weights_fails_in_the_validation_step(tmp_path, monkey
 
 # --- 5. runner edge cases -----------------------------------------------------------------------
 def test_folder_without_run_files_is_an_error(tmp_path, capsys):
-    from scflow import run as runner
+    from scflow.repro import run as runner
 
     assert runner.main([str(tmp_path)]) == 2
     assert "no run files" in capsys.readouterr().err
@@ -307,7 +307,7 @@ def test_folder_without_run_files_is_an_error(tmp_path, capsys):
 
 @pytest.mark.parametrize("text", ["notebook: 5\n", "notebook:\n", "notebook: ''\n"])
 def test_bad_notebook_value_is_a_message(text, tmp_path, capsys):
-    from scflow import run as runner
+    from scflow.repro import run as runner
 
     (tmp_path / "r.yaml").write_text(text)
     assert runner.main([str(tmp_path / "r.yaml")]) == 2
@@ -321,7 +321,7 @@ def test_two_executions_of_one_run_do_not_interleave_its_log(tmp_path, monkeypat
 
     import papermill
 
-    from scflow import run as runner
+    from scflow.repro import run as runner
 
     def slow(notebook, output, *, stdout_file, **kw):
         for i in range(5):

@@ -1,4 +1,4 @@
-"""``make gpu-check`` (scflow.gpu_check): a clear failure without a GPU, a working code path."""
+"""``make gpu-check`` (scflow.repro.gpu_check): a clear failure without a GPU, a working code path."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_fails_fast_and_clearly_without_gpu():
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "scflow.gpu_check"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "scflow.repro.gpu_check"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "no CUDA GPU is visible" in proc.stderr and "FAILED" in proc.stderr
@@ -26,13 +26,13 @@ def test_fails_fast_and_clearly_without_gpu():
 
 def test_makefile_target_runs_the_check():
     make = (ROOT / "Makefile").read_text()
-    assert "gpu-check:" in make and "-m scflow.gpu_check" in make
+    assert "gpu-check:" in make and "-m scflow.repro.gpu_check" in make
 
 
 @pytest.mark.slow
 def test_same_checks_pass_on_cpu_at_tiny_size(tmp_path, monkeypatch):
     """The check's code path (teacher, fp32 + bf16 students, FID, timing) on the CPU."""
-    from scflow.gpu_check import run_checks
+    from scflow.repro.gpu_check import run_checks
 
     monkeypatch.setenv("SCFLOW_CACHE", str(tmp_path))
     args = argparse.Namespace(teacher_steps=3, student_steps=3, n_eval=32, time_steps=1)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from scflow.notebooks import notebooks_dir, parameters_cell, parameters_cell_index
-from scflow.presets import PARAMS, preset_values
+from scflow.repro.notebooks import notebooks_dir, parameters_cell, parameters_cell_index
+from scflow.repro.presets import PARAMS, preset_values
 
 NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb"))
 pytestmark = pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
@@ -51,7 +51,7 @@ def test_parameters_cell_follows_the_imports(nb_path):
 def test_parameters_declared_with_mini_defaults(nb_path):
     defaults = parameters_cell(nb_path)
     unknown = sorted(set(defaults) - set(PARAMS))
-    assert not unknown, f"parameters not declared in scflow.presets.PARAMS: {unknown}"
+    assert not unknown, f"parameters not declared in scflow.repro.presets.PARAMS: {unknown}"
     mini = preset_values("mini")
     wrong = {k: (v, mini[k]) for k, v in defaults.items() if v != mini[k]
              or type(v) is not type(mini[k])}

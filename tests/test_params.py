@@ -7,14 +7,14 @@ import copy
 import nbformat
 import pytest
 
-from scflow.notebooks import (
+from scflow.repro.notebooks import (
     NotebookError,
     parameter_comments,
     parameters_cell,
     parse_parameters_source,
 )
-from scflow.params import ParameterError, RunParams, resolve_notebook_params
-from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
+from scflow.repro.params import ParameterError, RunParams, resolve_notebook_params
+from scflow.repro.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
 
 MINI = preset_values("mini")
 
@@ -151,7 +151,7 @@ def test_parameters_cell_requires_exactly_one_tagged_cell(tmp_path):
 def test_config_hash_follows_the_preset_values(monkeypatch):
     """Notebooks take the autoencoder / teacher from the preset: changing the preset (not the
     notebook's parameters) must change the hash, or resume would keep stale results."""
-    from scflow import presets
+    from scflow.repro import presets
 
     before = resolve_notebook_params("nb", values()).config_hash
     monkeypatch.setitem(presets.PRESETS["mini"], "teacher_steps", 12345)

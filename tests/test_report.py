@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scflow import claims, report
+from scflow.repro import claims, report
 from scflow.cache import REPO_ROOT
-from scflow.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, verdict
-from scflow.results import write_results
+from scflow.repro.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, verdict
+from scflow.repro.results import write_results
 
 RUNS_DIR = REPO_ROOT / "papermill_runs"
 
@@ -80,7 +80,7 @@ def test_every_row_has_a_run_file(paper):
 
 def test_default_rows_dedupe_to_one_configuration():
     """The runner runs the default SCFlow configuration once; the other files alias it."""
-    from scflow.run import plan
+    from scflow.repro.run import plan
 
     names = ["table4_bi", "table5_w0.1_0.1_0.1", "table6_trunc0.4", "table6_ema0.9",
              "table6_skip0.1", "table4_bi_fidelity_paper"]
@@ -92,7 +92,7 @@ def test_default_rows_dedupe_to_one_configuration():
 
 
 def test_report_run_sorts_last():
-    from scflow.run import collect_files
+    from scflow.repro.run import collect_files
 
     assert collect_files([RUNS_DIR])[-1].name == "zz_report.yaml"
 
@@ -144,7 +144,7 @@ def test_load_results_of_an_empty_folder(tmp_path, paper):
 
 def test_build_report_on_a_partial_grid(partial):
     text = report.build_report("smoke", partial)
-    assert "python -m scflow.report --preset smoke" in text
+    assert "python -m scflow.repro.report --preset smoke" in text
     assert "**Missing runs**" in text and "`table4_gan`" in text
     for title in report.TABLE_TITLES.values():
         assert title in text
@@ -153,7 +153,7 @@ def test_build_report_on_a_partial_grid(partial):
 
 
 def test_report_figures_tolerate_missing_pngs(partial):
-    from scflow.report_figures import make_report_figures
+    from scflow.repro.report_figures import make_report_figures
 
     figures = make_report_figures(partial)
     assert all((partial / rel).exists() for _, rel in figures)
@@ -230,7 +230,7 @@ def test_claims_name_existing_table_rows(paper):
 
 def test_csv_columns_unchanged():
     """The aggregation reads the runner's tidy schema; fail loudly if it changes."""
-    from scflow.results import COLUMNS
+    from scflow.repro.results import COLUMNS
 
     assert {"run", "method", "nfe", "metric", "value", "config_hash", "wall_time_s"} <= set(COLUMNS)
     assert isinstance(report.load_results(Path("/nonexistent")), pd.DataFrame)
@@ -238,7 +238,7 @@ def test_csv_columns_unchanged():
 
 def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
     """Tables 1-2: our t2i.csv numbers in the right (row, NFE) cells, the paper's beside them."""
-    from scflow.results import COLUMNS
+    from scflow.repro.results import COLUMNS
 
     rows = []
     for method, nfe, fid in (("2-rf", 25, 3.0), ("2-rf", 1, 40.0), ("scflow", 1, 9.0),
@@ -263,7 +263,7 @@ def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
 
 def test_table_figure_draws_identical_rows_once():
     """Table 6's default row appears under three names with one set of numbers: one line."""
-    from scflow.report_figures import table_figure
+    from scflow.repro.report_figures import table_figure
 
     rows = []
     for row, fids in (("t_trunc 0.4", (8.0, 7.0)), ("EMA mu 0.9", (8.0, 7.0)),

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-import scflow.results as results
-from scflow.params import resolve_notebook_params
-from scflow.results import COLUMNS, EXTRA_METRICS, ResultsWriter, read_config_hash, write_results
+import scflow.repro.results as results
+from scflow.repro.params import resolve_notebook_params
+from scflow.repro.results import COLUMNS, EXTRA_METRICS, ResultsWriter, read_config_hash, write_results
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_save_figure_writes_png(tmp_path, monkeypatch):
 
 def test_git_sha_override(monkeypatch):
     """A copy of the checkout without .git names its commit through SCFLOW_GIT_SHA."""
-    from scflow.results import git_sha
+    from scflow.repro.results import git_sha
 
     monkeypatch.setenv("SCFLOW_GIT_SHA", "0123abc")
     assert git_sha() == "0123abc"

@@ -11,17 +11,17 @@ import nbformat
 import papermill
 import pytest
 
-from scflow import run as runner
-from scflow.notebooks import parameters_cell
-from scflow.params import resolve_notebook_params
-from scflow.presets import PRESETS
-from scflow.results import ResultsWriter, read_config_hash
+from scflow.repro import run as runner
+from scflow.repro.notebooks import parameters_cell
+from scflow.repro.params import resolve_notebook_params
+from scflow.repro.presets import PRESETS
+from scflow.repro.results import ResultsWriter, read_config_hash
 
 PARAMS_CELL = 'preset = "mini"  # preset\nrun_name = ""  # run\nseed = 0  # seed\nn_eval = 1000  # n\n'
-RESOLVE = "import scflow.params, scflow.results\n" \
-          "P = scflow.params.notebook_params({name!r}, globals())\n"
+RESOLVE = "import scflow.repro.params, scflow.repro.results\n" \
+          "P = scflow.repro.params.notebook_params({name!r}, globals())\n"
 WRITE = "import sys\nprint('EXE', sys.executable)\n" \
-        "with scflow.results.ResultsWriter(P, device='cpu') as r:\n" \
+        "with scflow.repro.results.ResultsWriter(P, device='cpu') as r:\n" \
         "    r.add('loss', float(P.n_eval), method='teacher', step=P.seed)\n"
 
 
@@ -230,7 +230,7 @@ marks.mkdir(parents=True, exist_ok=True)
 deadline = time.time() + 60
 while len(list(marks.iterdir())) < 2 and time.time() < deadline:
     time.sleep(0.1)
-with scflow.results.ResultsWriter(P, device='cpu') as r:
+with scflow.repro.results.ResultsWriter(P, device='cpu') as r:
     r.add('loss', float(len(list(marks.iterdir())) >= 2), method='teacher')  # 1: saw the other
 """
 

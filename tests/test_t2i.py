@@ -21,7 +21,7 @@ from scflow.distill import DistillConfig, LatentData
 from scflow.fidelity import make_fidelity
 from scflow.hub import WeightsUnavailableError, load_sd_pipeline_parts
 from scflow.nets import CONFIGS, build_velocity_net
-from scflow.params import ParameterError, resolve_notebook_params
+from scflow.repro.params import ParameterError, resolve_notebook_params
 from scflow.t2i.captions import (
     DIGIT_WORDS,
     digit_captions,
@@ -295,7 +295,7 @@ def test_two_processes_render_every_prompt_exactly_once(tmp_path):
 def test_notebook_08_smoke(tmp_path, monkeypatch):
     import pandas as pd
 
-    from scflow.run import run_notebook
+    from scflow.repro.run import run_notebook
 
     for k in ("SCFLOW_CACHE", "SCFLOW_RESULTS", "SCFLOW_RUNS"):
         monkeypatch.setenv(k, str(tmp_path / k.lower()))

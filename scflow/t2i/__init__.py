@@ -7,7 +7,7 @@
 | :mod:`~scflow.t2i.discriminator` | UNet-encoder discriminator (teacher's down + mid blocks, small head) | Eq. 7 (T2I code) |
 | :mod:`~scflow.t2i.sampling` | per-prompt noise, sharded rendering, seconds-per-image harness | Table 2 "time" |
 | :mod:`~scflow.t2i.scores` | prompt accuracy (miniature), CLIP score with open_clip (real scale) | Tables 1-2 "CLIP" |
-| :mod:`~scflow.t2i.experiment` | the notebook's glue: data, teachers, distillation runs (cached) | Tables 1-2 rows |
+| :mod:`~scflow.repro.t2i_experiment` | the notebook's glue: data, teachers, distillation runs (cached) | Tables 1-2 rows |
 
 Distillation itself is :class:`scflow.trainer.Distiller` unchanged: the teacher is called with
 classifier-free guidance (Eq. 3, ``guidance`` > 1, the empty prompt as null), student and

@@ -176,7 +176,7 @@ def upstream_params(P: Mapping[str, Any]) -> dict[str, Any]:
     run's own ``device`` is kept, so that the teacher, the student and the evaluation all run
     where the run asked.
     """
-    from scflow.presets import preset_values
+    from scflow.repro.presets import preset_values
 
     return {**preset_values(P["preset"]), "device": P["device"]}
 

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from scflow.compile import compile_net
 from scflow.evaluate import evaluate_nfe, rows_table
-from scflow.experiment import (
+from scflow.repro.experiment import (
     Setup,
     distill,
     fixed_noise,
@@ -28,8 +28,8 @@ from scflow.experiment import (
     prepare,
     upstream_params,
 )
-from scflow.plots import curve, image_grid, metric_vs_nfe, trajectory_figure
-from scflow.results import ResultsWriter, save_figure
+from scflow.repro.plots import curve, image_grid, metric_vs_nfe, trajectory_figure
+from scflow.repro.results import ResultsWriter, save_figure
 
 LOSS_TERMS = ("cd", "gan", "rf", "bi")
 """Loss terms of Algorithm 1 a history entry may hold (a term is absent before its warm-up)."""
@@ -68,7 +68,7 @@ class StudentRun:
     """What a student notebook keeps after :func:`run_student` for its own figures."""
 
     P: Any
-    """The validated parameters (:class:`scflow.params.RunParams`)."""
+    """The validated parameters (:class:`scflow.repro.params.RunParams`)."""
     S: Setup
     """Data, latent codec, latents and the cached teacher of the preset."""
     method: str

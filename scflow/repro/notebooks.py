@@ -1,6 +1,6 @@
 """Find the numbered notebooks and read their ``parameters`` cell without running them.
 
-The runner (:mod:`scflow.run`) and the hygiene tests use these helpers to know, before any
+The runner (:mod:`scflow.repro.run`) and the hygiene tests use these helpers to know, before any
 compute, which names a notebook accepts and what its defaults are. The cell must hold only
 ``name = literal  # comment`` lines, so :func:`ast.literal_eval` reads it safely.
 """

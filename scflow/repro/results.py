@@ -49,7 +49,7 @@ EXTRA_METRICS: dict[str, str] = {
     "sec_per_image": "wall-clock seconds per generated image at this NFE (batched, no I/O)",
     "sec_per_update": "wall-clock seconds per distillation update (every loss term active)",
     "grid_minutes": "estimated wall minutes of the whole grid at `step` updates per student",
-    "selected_lr": "learning rate chosen by the budget study's rule (scflow.budget)",
+    "selected_lr": "learning rate chosen by the budget study's rule (scflow.repro.budget)",
     "selected_updates": "updates per student chosen by the budget study's rule",
 }
 
@@ -68,7 +68,7 @@ def results_root() -> Path:
 
 def results_dir(preset: str) -> Path:
     """``results/<preset>/`` (not created)."""
-    from scflow.presets import PRESET_NAMES
+    from scflow.repro.presets import PRESET_NAMES
 
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
@@ -81,7 +81,7 @@ def results_path(preset: str, run_name: str) -> Path:
 
 
 RUNNER_ENV = "SCFLOW_RUNNER"
-"""Set by :mod:`scflow.run` in the kernels it starts: their outputs are the committed results."""
+"""Set by :mod:`scflow.repro.run` in the kernels it starts: their outputs are the committed results."""
 
 
 def interactive() -> bool:
@@ -188,7 +188,7 @@ class ResultsWriter:
     def __init__(self, params: Mapping[str, Any], notebook: str | None = None,
                  device: str | None = None, path: str | Path | None = None) -> None:
         """Args:
-            params: the run's resolved parameters (a :class:`scflow.params.RunParams`).
+            params: the run's resolved parameters (a :class:`scflow.repro.params.RunParams`).
             notebook: notebook name; defaults to ``params.notebook``.
             device: the device actually used (e.g. ``str(torch_device)``); defaults to the
                 ``device`` parameter, with ``auto`` resolved to ``cuda``/``cpu``.

@@ -1,10 +1,10 @@
 """Aggregation: results CSVs -> the paper's Tables 1-6 with the paper's numbers beside ours.
 
-``python -m scflow.report --preset mini`` (or notebook ``07_tables_and_figures``) reads every
+``python -m scflow.repro.report --preset mini`` (or notebook ``07_tables_and_figures``) reads every
 ``results/<preset>/*.csv``, matches each row of the paper's tables (data file
-``scflow/data/paper_numbers.csv``: table, row, the run and method reproducing it, the paper's
+``scflow/repro/data/paper_numbers.csv``: table, row, the run and method reproducing it, the paper's
 FID per NFE) to our numbers, and judges each claim of the paper by the explicit rules of
-:mod:`scflow.claims`. A run that has not been done shows as ``missing``; nothing crashes on a
+:mod:`scflow.repro.claims`. A run that has not been done shows as ``missing``; nothing crashes on a
 partial grid. :func:`write_report` writes ``results/<preset>/REPORT.md``.
 
 **Seed replicas.** A paper row's run ``<run>`` (its CSV ``results/<preset>/<run>.csv``, seed as
@@ -14,7 +14,7 @@ seeds, found by name: ``<run>_s<k>.csv`` holds seed ``k`` (its run file
 ``seed`` column must agree with ``k``). Our number for a (table, row) is the mean over the
 replicas present; with two or more, tables read ``mean ± std`` (sample std) and the FID-vs-NFE
 figures draw the std as error bars; with one, the number is shown as it is. Claims are judged
-per seed (:mod:`scflow.claims`).
+per seed (:mod:`scflow.repro.claims`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from scflow.results import COLUMNS, results_dir
+from scflow.repro.results import COLUMNS, results_dir
 
 PAPER_NUMBERS = Path(__file__).with_name("data") / "paper_numbers.csv"
 PAPER_NUMBERS_T2I = Path(__file__).with_name("data") / "paper_numbers_t2i.csv"
@@ -73,7 +73,7 @@ def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
 def load_results(folder: str | Path) -> pd.DataFrame:
     """Every results CSV of a folder concatenated (``run`` = file stem); empty frame if none.
 
-    Files whose columns are not :data:`scflow.results.COLUMNS` are skipped with a warning.
+    Files whose columns are not :data:`scflow.repro.results.COLUMNS` are skipped with a warning.
     """
     frames = []
     for path in sorted(Path(folder).glob("*.csv")):
@@ -315,7 +315,7 @@ def wall_times(results: pd.DataFrame) -> pd.DataFrame:
 
 def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
     """The preset's scale beside the paper's, for the report's first section."""
-    from scflow.presets import preset_values
+    from scflow.repro.presets import preset_values
 
     p = preset_values(preset)
     n_samples = sorted({int(x) for x in pd.to_numeric(
@@ -393,7 +393,7 @@ def _data_size(p: dict[str, Any]) -> str:
 def regenerate_command(preset: str) -> str:
     """The command that regenerates the report (stated in the generated file)."""
     return (f"`make reproduce PRESET={preset}` (all runs, then this report), or "
-            f"`python -m scflow.report --preset {preset}` (this file only, from the CSVs)")
+            f"`python -m scflow.repro.report --preset {preset}` (this file only, from the CSVs)")
 
 
 def build_report(preset: str, folder: str | Path | None = None,
@@ -403,14 +403,14 @@ def build_report(preset: str, folder: str | Path | None = None,
     ``figures``: (caption, path relative to the folder) pairs to embed, e.g. the PNGs that
     notebook 07 saves; missing files are listed as missing.
     """
-    from scflow.claims import CLAIMS, claims_markdown, differences_markdown, judge_all
+    from scflow.repro.claims import CLAIMS, claims_markdown, differences_markdown, judge_all
 
     folder = Path(folder) if folder is not None else results_dir(preset)
     results = load_results(folder)
     paper = load_paper_numbers()
     out = [f"<!-- generated: do not edit. Regenerate with {regenerate_command(preset)} -->",
            f"# SCFlow in miniature: results of preset `{preset}`", "",
-           f"Generated from `results/{preset}/*.csv` by `scflow/report.py`. Regenerate: "
+           f"Generated from `results/{preset}/*.csv` by `scflow/repro/report.py`. Regenerate: "
            f"{regenerate_command(preset)}.", "",
            "FID here is computed on the preset's features and sample count: its absolute scale "
            "is not the paper's, so compare rows and trends, not values.", "",
@@ -501,11 +501,11 @@ def write_report(preset: str, folder: str | Path | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m scflow.report --preset mini``: rewrite REPORT.md from the existing CSVs."""
-    ap = argparse.ArgumentParser(prog="python -m scflow.report", description=main.__doc__)
+    """``python -m scflow.repro.report --preset mini``: rewrite REPORT.md from the existing CSVs."""
+    ap = argparse.ArgumentParser(prog="python -m scflow.repro.report", description=main.__doc__)
     ap.add_argument("--preset", default="mini")
     args = ap.parse_args(argv)
-    from scflow.report_figures import report_figures
+    from scflow.repro.report_figures import report_figures
 
     print("wrote", write_report(args.preset, figures=report_figures(args.preset)))
     return 0

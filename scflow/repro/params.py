@@ -1,6 +1,6 @@
 """Typed, range-checked notebook parameters (nanoGPT-style: unknown keys are errors).
 
-Every parameter any notebook exposes is declared ONCE in :data:`scflow.presets.PARAMS` as a
+Every parameter any notebook exposes is declared ONCE in :data:`scflow.repro.presets.PARAMS` as a
 :class:`Param`; the same name means the same thing in every notebook. A notebook's
 ``parameters`` cell lists the subset it uses, with the ``mini`` preset's values as literals.
 """
@@ -107,7 +107,7 @@ class RunParams(dict):
 
     ``P.seed`` and ``P["seed"]`` are the same value. ``P.notebook`` names the notebook and
     ``P.config_hash`` identifies the configuration (every value except ``run_name``); the
-    runner and :mod:`scflow.results` use it to skip runs whose results already exist.
+    runner and :mod:`scflow.repro.results` use it to skip runs whose results already exist.
     """
 
     def __init__(self, notebook: str, values: Mapping[str, Any]) -> None:
@@ -133,7 +133,7 @@ class RunParams(dict):
         the preset keys a notebook provably never reads (``presets.PRESET_KEYS_NOT_READ``).
         """
         from scflow.cache import config_hash
-        from scflow.presets import PRESET_KEYS_NOT_READ, PRESET_NAMES, preset_values
+        from scflow.repro.presets import PRESET_KEYS_NOT_READ, PRESET_NAMES, preset_values
 
         values = hashed_values({k: v for k, v in self.items() if k != "run_name"})
         preset = values.get("preset")
@@ -147,7 +147,7 @@ class RunParams(dict):
 
 def hashed_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` without the parameters set to their declared ``neutral`` value (see Param)."""
-    from scflow.presets import PARAMS
+    from scflow.repro.presets import PARAMS
 
     def neutral(k: str, v: Any) -> bool:
         n = PARAMS[k].neutral if k in PARAMS else NO_NEUTRAL
@@ -184,7 +184,7 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
     through ``$SCFLOW_EXPLICIT_PARAMS``, read when ``explicit`` is None), so under the runner
     every override is honoured. With plain papermill, list the names in that variable to keep a
     value equal to the mini one under another preset. An empty ``run_name`` becomes the
-    notebook's name. Every value is checked against :data:`scflow.presets.PARAMS`; all problems
+    notebook's name. Every value is checked against :data:`scflow.repro.presets.PARAMS`; all problems
     are reported in one :class:`ParameterError`.
 
     Args:
@@ -195,7 +195,7 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
     Returns:
         A :class:`RunParams` with the same names, resolved and validated.
     """
-    from scflow.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
+    from scflow.repro.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
 
     explicit = explicit_from_env() if explicit is None else frozenset(explicit)
     errors = [unknown_name_message(name, PARAMS) for name in values if name not in PARAMS]
@@ -286,9 +286,9 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
     from ``namespace``; in a notebook: ``P = notebook_params("01_latent_flow_matching", globals())``.
     Plain papermill gets the runner's checks: a name injected with ``-p`` that the notebook
     does not define (a typo such as ``t_truncc``) and an unsafe ``run_name`` are errors; then
-    :func:`scflow.experiment.check_ready` lists every missing GPU, data folder and weights file.
+    :func:`scflow.repro.experiment.check_ready` lists every missing GPU, data folder and weights file.
     """
-    from scflow.notebooks import notebook_path, parameters_cell
+    from scflow.repro.notebooks import notebook_path, parameters_cell
 
     path = notebook_path(notebook)
     names = parameters_cell(path)
@@ -306,8 +306,8 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
         raise ParameterError("\n".join(errors))
     params = resolve_notebook_params(notebook, {k: namespace[k] for k in names})
     if "device" in params:  # a notebook that computes: are its GPU, data and weights here?
-        from scflow.experiment import check_ready
-        from scflow.presets import preset_values
+        from scflow.repro.experiment import check_ready
+        from scflow.repro.presets import preset_values
 
         check_ready({**preset_values(params["preset"]), **params}, notebook)
     return params

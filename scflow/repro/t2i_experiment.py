@@ -28,7 +28,7 @@ from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec, latent_s
 from scflow.baselines import distill_loss, train_on_pairs
 from scflow.cache import cached
 from scflow.data import ImageSet
-from scflow.experiment import load_data, resolve_device
+from scflow.repro.experiment import load_data, resolve_device
 from scflow.fidelity import make_fidelity
 from scflow.flow import guided
 from scflow.nets import CONFIGS, VelocityNet

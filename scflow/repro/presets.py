@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scflow.params import Param
+from scflow.repro.params import Param
 
 PRESET_NAMES = ("smoke", "mini", "celebahq256", "gpu")
 
@@ -53,7 +53,7 @@ PARAMS: dict[str, Param] = {
     "class_cond": Param(bool, "condition the teacher on the digit label (Eq. 2)"),
     "cond_drop": Param(float, "probability of dropping the condition (for CFG, Eq. 3)", ge=0, le=1),
     # Not a notebook parameter: the distillation of a class-conditional teacher (class_cond)
-    # takes it from the preset (scflow.experiment.distill); the text teacher's is t2i_guidance.
+    # takes it from the preset (scflow.repro.experiment.distill); the text teacher's is t2i_guidance.
     "guidance": Param(float, "classifier-free guidance scale g of Eq. 3 for the students' "
                              "class-conditional teacher (1 = none; preset-level)", ge=1),
     # --- evaluation ---------------------------------------------------------------------------
@@ -328,15 +328,15 @@ PRESETS["gpu"] = {
 def preset_values(preset: str) -> dict[str, Any]:
     """All values of ``preset`` (``mini`` with the preset's differences applied)."""
     if preset not in PRESETS:
-        from scflow.params import ParameterError
+        from scflow.repro.params import ParameterError
 
         raise ParameterError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     return {**PRESETS["mini"], **PRESETS[preset]}
 
 
-# === Training-budget study (scflow/budget.py, notebook 09_training_budget) ====================
+# === Training-budget study (scflow/repro/budget.py, notebook 09_training_budget) ====================
 # The study trains one student per (method, learning rate) on its own seed (not the reported
-# tables' seed 0) and evaluates it at several update counts; scflow.budget.select_setting turns it
+# tables' seed 0) and evaluates it at several update counts; scflow.repro.budget.select_setting turns it
 # into the miniature's settings by a rule fixed before the study ran. Each parameter's `neutral`
 # is its value when it was introduced: left out of every configuration hash at that value, so
 # adding the study did not invalidate the results of the other notebooks.
@@ -372,7 +372,7 @@ _STUDY_PRESETS: dict[str, dict[str, Any]] = {
 }
 for _name, _values in _STUDY_PRESETS.items():
     PRESETS[_name].update(_values)
-# The study sets the update count and both learning rates itself (scflow.budget.method_switches,
+# The study sets the update count and both learning rates itself (scflow.repro.budget.method_switches,
 # budget_curve) and never runs the Table 3 baseline, so the preset's values of those keys are not
 # part of its configuration hash: choosing the miniature's budget from the study (and writing it
 # into the preset) does not invalidate the study that chose it.

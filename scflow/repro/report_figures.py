@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from scflow.report import (
+from scflow.repro.report import (
     METHOD_RUNS,
     TABLE_TITLES,
     compare_table,
@@ -62,7 +62,7 @@ def stack_pngs(panels: Sequence[tuple[str, Path]], title: str, width: float = 7.
 def table_figure(cmp: pd.DataFrame, title: str) -> plt.Figure:
     """FID vs NFE for one table: ours (left) beside the paper's (right), one line per row.
 
-    Where a row of ours has two or more seeds (``ours_std`` of :func:`scflow.report.
+    Where a row of ours has two or more seeds (``ours_std`` of :func:`scflow.repro.report.
     compare_table`), the line is the mean and the error bars the seeds' std.
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
@@ -97,7 +97,7 @@ def table_figure(cmp: pd.DataFrame, title: str) -> plt.Figure:
 
 def method_metric_figure(df: pd.DataFrame, metric: str,
                          std: pd.DataFrame | None = None) -> plt.Figure:
-    """``metric`` vs NFE, one line per method (rows of :func:`scflow.report.metric_by_method`);
+    """``metric`` vs NFE, one line per method (rows of :func:`scflow.repro.report.metric_by_method`);
     ``std`` (same shape, ``stat="std"``) adds error bars where a method has two or more seeds."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for label, row in df.iterrows():
@@ -122,7 +122,7 @@ def method_metric_figure(df: pd.DataFrame, metric: str,
 def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[str, str]]:
     """Render every report figure into ``<folder>/figures/report_*.png``.
 
-    Returns (caption, path relative to ``folder``) pairs for :func:`scflow.report.write_report`.
+    Returns (caption, path relative to ``folder``) pairs for :func:`scflow.repro.report.write_report`.
     """
     from scflow.cache import atomic_write_bytes
 
@@ -162,6 +162,6 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
 
 def report_figures(preset: str) -> list[tuple[str, str]]:
     """:func:`make_report_figures` for ``results/<preset>/``."""
-    from scflow.results import results_dir
+    from scflow.repro.results import results_dir
 
     return make_report_figures(results_dir(preset))

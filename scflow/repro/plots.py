@@ -1,7 +1,7 @@
 """Figures: sample grids (Figs. 1, 5, 6), trajectories with their z0 sequence (Figs. 4, 7), curves.
 
 Every function returns a matplotlib Figure; notebooks show it and save it with
-:func:`scflow.results.save_figure`.
+:func:`scflow.repro.results.save_figure`.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def metric_vs_nfe(table: dict[str, dict[int, float]], metric: str, title: str = 
 def budget_figure(df: Any, nfes: Sequence[int] = (1, 16)) -> plt.Figure:
     """Training-budget study: FID at each of ``nfes`` and NFE-``max(nfes)`` contrast vs updates.
 
-    ``df`` holds the rows of :func:`scflow.budget.budget_curve` (columns metric, value, method,
+    ``df`` holds the rows of :func:`scflow.repro.budget.budget_curve` (columns metric, value, method,
     nfe, step, lr); one line per (method, learning rate).
     """
     panels = [("fid", n) for n in nfes] + [("std_ratio", max(nfes))]

@@ -1,4 +1,4 @@
-"""Headless batch runner: ``python -m scflow.run papermill_runs/ [--preset P] [--dry-run]``.
+"""Headless batch runner: ``python -m scflow.repro.run papermill_runs/ [--preset P] [--dry-run]``.
 
 Every YAML file describes one run (see ``papermill_runs/README.md``)::
 
@@ -43,8 +43,8 @@ from typing import Any
 import yaml
 
 from scflow.cache import REPO_ROOT, atomic_write_bytes, entry_lock
-from scflow.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
-from scflow.params import (
+from scflow.repro.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
+from scflow.repro.params import (
     EXPLICIT_ENV,
     ParameterError,
     RunParams,
@@ -52,9 +52,9 @@ from scflow.params import (
     resolve_notebook_params,
     unknown_name_message,
 )
-from scflow.presets import PARAMS, PRESET_NAMES, preset_values
+from scflow.repro.presets import PARAMS, PRESET_NAMES, preset_values
 from scflow.progress import HEADLESS_ENV
-from scflow.results import RUNNER_ENV, read_config_hash, results_path
+from scflow.repro.results import RUNNER_ENV, read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
 
@@ -217,7 +217,7 @@ def plan(paths: Sequence[str | Path], preset: str = "mini", nb_dir: Path | None 
 def _missing(runs: Sequence[PlannedRun], preset: str) -> str:
     """Everything the runs need from outside and lack (GPU, data, weights), each listed once
     with the runs that need it; ``""`` when nothing is missing."""
-    from scflow.experiment import preflight
+    from scflow.repro.experiment import preflight
 
     needed_by: dict[str, list[str]] = {}
     for run in runs:
@@ -338,7 +338,7 @@ def execute_in_subprocess(run: PlannedRun, threads: int) -> None:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, str(threads))  # torch in the kernel reads these at import
-    cmd = [sys.executable, "-m", "scflow.run", "--execute-job", json.dumps(_job(run))]
+    cmd = [sys.executable, "-m", "scflow.repro.run", "--execute-job", json.dumps(_job(run))]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(REPO_ROOT))
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
@@ -503,7 +503,7 @@ def _describe(runs: Sequence[PlannedRun], force: bool, detail: bool, out: Any) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit code (0 ok, 1 failed runs, 2 nothing run)."""
-    ap = argparse.ArgumentParser(prog="python -m scflow.run", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m scflow.repro.run", description=__doc__.split("\n")[0])
     ap.add_argument("paths", nargs="*", default=[str(REPO_ROOT / "papermill_runs")],
                     help="YAML files or folders of them (default: papermill_runs/)")
     ap.add_argument("--preset", default="mini", help=f"one of {', '.join(PRESET_NAMES)}")

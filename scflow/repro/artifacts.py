@@ -6,7 +6,7 @@ the ``mini`` preset. Shipped in the repository with a manifest of their cache na
 sha256 (a few MB), :func:`scflow.cache.cached` verifies them and copies them into the cache on a
 miss, so a fresh clone trains only the student. Usage, after ``mini`` has been trained::
 
-    python -m scflow.artifacts --preset mini        # writes artifacts/mini/ + manifest.json
+    python -m scflow.repro.artifacts --preset mini        # writes artifacts/mini/ + manifest.json
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import shutil
 from pathlib import Path
 
 from scflow.cache import MANIFEST, artifacts_root, record_entries, sha256_file
-from scflow.experiment import make_extractor, prepare
-from scflow.presets import PRESET_NAMES, preset_values
+from scflow.repro.experiment import make_extractor, prepare
+from scflow.repro.presets import PRESET_NAMES, preset_values
 
 
 def export_artifacts(preset: str, dest: Path | None = None) -> Path:
     """Copy the cache entries notebook 01 builds for ``preset`` into ``dest`` with a manifest.
 
-    The entries are the ones :func:`scflow.experiment.prepare` and the FID feature extractor
+    The entries are the ones :func:`scflow.repro.experiment.prepare` and the FID feature extractor
     look up (recorded, not guessed, so a changed cache key is exported as it is used); what is
     not cached yet is trained first. Returns the manifest's path.
     """
@@ -51,7 +51,7 @@ def export_artifacts(preset: str, dest: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m scflow.artifacts --preset mini [--dest DIR]``."""
+    """``python -m scflow.repro.artifacts --preset mini [--dest DIR]``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="mini", choices=PRESET_NAMES)
     ap.add_argument("--dest", type=Path, default=None,

@@ -14,7 +14,7 @@ differences are not evidence either way):
 - ``lhs >~ rhs`` ("at least"): reproduced if ``lhs >= (1 - m) rhs``, else not reproduced.
 - any number missing (run not done): **inconclusive**, saying what is missing.
 
-**Seeds.** A row run with several seeds (replica runs, see :func:`scflow.report.seed_replicas`)
+**Seeds.** A row run with several seeds (replica runs, see :func:`scflow.repro.report.seed_replicas`)
 is judged against its seed spread. Both sides are computed per seed, on the seeds common to
 every row the claim reads; the sides shown are the means over those seeds and the margin rule
 above is applied to the means. The per-seed difference ``d_s`` is ``lhs_s - rhs_s`` for ``<``
@@ -293,9 +293,9 @@ def getters(results: pd.DataFrame, paper: pd.DataFrame,
     over the run's seed replicas.
 
     ``paper`` is the long form of Tables 3-6 (FID only); ``paper_t2i`` Tables 1-2 with the
-    metrics of :data:`scflow.report.T2I_PAPER_COLUMNS`.
+    metrics of :data:`scflow.repro.report.T2I_PAPER_COLUMNS`.
     """
-    from scflow.report import T2I_PAPER_COLUMNS, load_paper_t2i
+    from scflow.repro.report import T2I_PAPER_COLUMNS, load_paper_t2i
 
     paper_t2i = load_paper_t2i() if paper_t2i is None else paper_t2i
     numbers = {(r.table, r.row, int(r.nfe), "fid"): r.paper for r in paper.itertuples()}
@@ -319,8 +319,8 @@ def getters(results: pd.DataFrame, paper: pd.DataFrame,
 def seeded_getters(results: pd.DataFrame, paper: pd.DataFrame,
                    paper_t2i: pd.DataFrame | None = None) -> tuple[SeededGetter, SeedsOf]:
     """Our per-seed numbers over (table, row), and the seeds each row has, from the row's run
-    and its seed replicas (:func:`scflow.report.seed_replicas`)."""
-    from scflow.report import load_paper_t2i, replica_map, value_index
+    and its seed replicas (:func:`scflow.repro.report.seed_replicas`)."""
+    from scflow.repro.report import load_paper_t2i, replica_map, value_index
 
     paper_t2i = load_paper_t2i() if paper_t2i is None else paper_t2i
     where = _locations(paper, paper_t2i)
@@ -385,7 +385,7 @@ def _ours_cell(r: Any) -> str:
 
 
 RULE_LINE = (
-    "Rule (`scflow/claims.py`): for a claim `a < b`, **reproduced in miniature** if "
+    "Rule (`scflow/repro/claims.py`): for a claim `a < b`, **reproduced in miniature** if "
     "a < (1 - m) b, **not reproduced** if a > (1 + m) b, else **inconclusive** (a tie within "
     "the margin m); `a <~ b` means a <= (1 + m) b and `a >~ b` means a >= (1 - m) b; a missing "
     "number makes it inconclusive. Where rows have several seeds, both sides are computed per "

@@ -1,7 +1,7 @@
 """Training-budget study: how FID-vs-NFE of CD and SCFlow changes with updates and learning rate.
 
 One distillation run per (method, learning rate) keeps the evaluation EMA's weights at several
-updates (:func:`scflow.experiment.distill` ``snapshots``); with a constant learning rate the
+updates (:func:`scflow.repro.experiment.distill` ``snapshots``); with a constant learning rate the
 snapshot at update k is exactly the student a k-update run would give, so one run yields a whole
 budget curve. The discriminator's learning rate moves with the student's (the paper uses one
 rate for both on CelebA-HQ).
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from scflow.evaluate import evaluate_nfe
-from scflow.experiment import Setup, distill, snapshot_path
+from scflow.repro.experiment import Setup, distill, snapshot_path
 
 # The switches that define the rows of Table 4 (notebooks 02-05); everything else is shared.
 TABLE4_METHODS: dict[str, dict[str, float]] = {

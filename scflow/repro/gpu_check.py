@@ -16,7 +16,7 @@ Sized for at most 5 minutes on one H100 (estimated from the measured 61.5 ms per
 update and 210 ms per full paper-scale update; the autoencoder, classifier and teacher are
 small).
 
-    python -m scflow.gpu_check [--teacher-steps 600] [--student-steps 300] [--time-steps 10]
+    python -m scflow.repro.gpu_check [--teacher-steps 600] [--student-steps 300] [--time-steps 10]
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def run_checks(args: argparse.Namespace, device: str = "cuda",
 
     ``device="cpu"`` (with tiny sizes) runs the same code path without a GPU, for tests.
     """
-    from scflow.experiment import distill, fixed_noise, make_extractor, prepare
-    from scflow.presets import preset_values
+    from scflow.repro.experiment import distill, fixed_noise, make_extractor, prepare
+    from scflow.repro.presets import preset_values
 
     rows: list[tuple[str, bool, float, str]] = []
     state: dict[str, Any] = {}
@@ -182,7 +182,7 @@ def parse_args(ap: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit code (0 pass, 1 a check failed, 2 no GPU)."""
-    ap = argparse.ArgumentParser(prog="python -m scflow.gpu_check",
+    ap = argparse.ArgumentParser(prog="python -m scflow.repro.gpu_check",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--teacher-steps", type=int, default=600)
     ap.add_argument("--student-steps", type=int, default=300)
