@@ -22,6 +22,7 @@ from scflow.autoencoder import LatentCodec, get_codec, latent_space_key
 from scflow.cache import atomic_write_bytes, cached, entry_dir, entry_lock
 from scflow.data import ImageSet, load_digits_images, load_image_folder
 from scflow.nets import VelocityNet
+from scflow.repro.presets import preset_values
 from scflow.teacher import check_teacher_source, get_teacher
 
 
@@ -176,8 +177,6 @@ def upstream_params(P: Mapping[str, Any]) -> dict[str, Any]:
     run's own ``device`` is kept, so that the teacher, the student and the evaluation all run
     where the run asked.
     """
-    from scflow.repro.presets import preset_values
-
     return {**preset_values(P["preset"]), "device": P["device"]}
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import ast
 import difflib
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from scflow.cache import config_hash
+from scflow.repro.notebooks import notebook_path, parameters_cell
+from scflow.repro.paramspec import NO_NEUTRAL, ParameterError
+from scflow.repro.presets import PARAMS, PRESET_KEYS_NOT_READ, PRESET_NAMES, PRESETS, preset_values
 
 # A run's name becomes a file name (results/<preset>/<run_name>.csv, runs/<preset>/...): no
 # folders, no leading dot, so that no parameter can write outside those folders.
@@ -26,80 +29,8 @@ IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "display"
 # What papermill can inject: the parameter values it writes as Python literals.
 LITERAL_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
 
-NO_NEUTRAL = object()  # sentinel: the parameter has no neutral value (always hashed)
-
 EXPLICIT_ENV = "SCFLOW_EXPLICIT_PARAMS"
 """Comma-separated names that a run sets explicitly; the runner sets it for the notebook's kernel."""
-
-
-class ParameterError(ValueError):
-    """An unknown, mistyped or out-of-range parameter (raised before any compute)."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """Declaration of one parameter: its type, its allowed values and one line of help."""
-
-    type: type
-    help: str
-    ge: float | None = None
-    gt: float | None = None
-    le: float | None = None
-    lt: float | None = None
-    choices: tuple | None = None
-    item_type: type | None = None  # for list parameters
-    # The parameter's value when it was introduced (behaviour unchanged at that value). Left out
-    # of the configuration hash when set to it, so results computed before the parameter was
-    # added keep their hash (and are not rerun); any other value enters the hash as usual.
-    neutral: Any = NO_NEUTRAL
-
-    def describe(self) -> str:
-        """Human-readable allowed values, used in error messages."""
-        parts = [self.type.__name__ if self.item_type is None else f"list[{self.item_type.__name__}]"]
-        for op, v in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            bound = getattr(self, op)
-            if bound is not None:
-                parts.append(f"{v} {bound}")
-        if self.choices is not None:
-            parts.append("one of " + ", ".join(map(repr, self.choices)))
-        return " ".join(parts)
-
-    def check(self, name: str, value: Any) -> Any:
-        """Return ``value`` (ints accepted for floats) or raise :class:`ParameterError`."""
-        bad = ParameterError(f"parameter {name!r}: got {value!r}, expected {self.describe()} "
-                             f"({self.help})")
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if self.type is list:
-            if not isinstance(value, (list, tuple)):
-                raise bad
-            if self.item_type is not None:
-                value = [self._scalar(name, v, self.item_type, bad) for v in value]
-                for v in value:
-                    self._range(v, bad)
-            return list(value)
-        value = self._scalar(name, value, self.type, bad)
-        self._range(value, bad)
-        return value
-
-    @staticmethod
-    def _scalar(name: str, value: Any, typ: type, bad: Exception) -> Any:
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        # bool is a subclass of int: never let True pass as 1
-        if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
-            raise bad
-        if typ is float and not math.isfinite(value):
-            raise bad
-        return value
-
-    def _range(self, v: Any, bad: Exception) -> None:
-        if self.choices is not None and v not in self.choices:
-            raise bad
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if (self.ge is not None and not v >= self.ge) or (self.gt is not None and not v > self.gt) \
-                    or (self.le is not None and not v <= self.le) or (self.lt is not None and not v < self.lt):
-                raise bad
 
 
 class RunParams(dict):
@@ -132,9 +63,6 @@ class RunParams(dict):
         parameters: a changed preset must not leave stale results looking finished. Left out:
         the preset keys a notebook provably never reads (``presets.PRESET_KEYS_NOT_READ``).
         """
-        from scflow.cache import config_hash
-        from scflow.repro.presets import PRESET_KEYS_NOT_READ, PRESET_NAMES, preset_values
-
         values = hashed_values({k: v for k, v in self.items() if k != "run_name"})
         preset = values.get("preset")
         upstream = None
@@ -147,8 +75,6 @@ class RunParams(dict):
 
 def hashed_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` without the parameters set to their declared ``neutral`` value (see Param)."""
-    from scflow.repro.presets import PARAMS
-
     def neutral(k: str, v: Any) -> bool:
         n = PARAMS[k].neutral if k in PARAMS else NO_NEUTRAL
         return n is not NO_NEUTRAL and _same(v, n)
@@ -195,8 +121,6 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
     Returns:
         A :class:`RunParams` with the same names, resolved and validated.
     """
-    from scflow.repro.presets import PARAMS, PRESET_NAMES, PRESETS, preset_values
-
     explicit = explicit_from_env() if explicit is None else frozenset(explicit)
     errors = [unknown_name_message(name, PARAMS) for name in values if name not in PARAMS]
     errors += [f"explicitly set parameter {name!r} is not a parameter of {notebook}"
@@ -288,8 +212,6 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
     does not define (a typo such as ``t_truncc``) and an unsafe ``run_name`` are errors; then
     :func:`scflow.repro.experiment.check_ready` lists every missing GPU, data folder and weights file.
     """
-    from scflow.repro.notebooks import notebook_path, parameters_cell
-
     path = notebook_path(notebook)
     names = parameters_cell(path)
     missing = [k for k in names if k not in namespace]
@@ -306,8 +228,9 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
         raise ParameterError("\n".join(errors))
     params = resolve_notebook_params(notebook, {k: namespace[k] for k in names})
     if "device" in params:  # a notebook that computes: are its GPU, data and weights here?
+        # imported here, not above: experiment imports torch, which resolving and hashing
+        # parameters (the runner's planning) never needs
         from scflow.repro.experiment import check_ready
-        from scflow.repro.presets import preset_values
 
         check_ready({**preset_values(params["preset"]), **params}, notebook)
     return params

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scflow.repro.params import Param
+from scflow.repro.paramspec import Param, ParameterError
 
 PRESET_NAMES = ("smoke", "mini", "celebahq256", "gpu")
 
@@ -328,8 +328,6 @@ PRESETS["gpu"] = {
 def preset_values(preset: str) -> dict[str, Any]:
     """All values of ``preset`` (``mini`` with the preset's differences applied)."""
     if preset not in PRESETS:
-        from scflow.repro.params import ParameterError
-
         raise ParameterError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     return {**PRESETS["mini"], **PRESETS[preset]}
 

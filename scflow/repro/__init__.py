@@ -1,0 +1,29 @@
+"""The reproduction machinery: everything that turns the library into the paper's tables.
+
+The math and models live one level up (``scflow.flow``, ``losses``, ``timeskip``, ``distill``,
+``trainer``, ...) and never import this package; this package drives them from presets and run
+files, and the notebooks drive this package (core <- repro <- notebooks).
+
+| module | what |
+|---|---|
+| :mod:`~scflow.repro.run` | command line: ``python -m scflow.repro.run papermill_runs/`` |
+| :mod:`~scflow.repro.plan` | run files -> validated, planned runs (before anything executes) |
+| :mod:`~scflow.repro.execute` | executing planned runs with papermill, in parallel, with resume |
+| :mod:`~scflow.repro.param` | the declaration of one notebook parameter (type, range, neutral value) |
+| :mod:`~scflow.repro.presets` | every parameter and its value per preset (smoke, mini, celebahq256, gpu) |
+| :mod:`~scflow.repro.params` | resolving a notebook's parameters and their configuration hash |
+| :mod:`~scflow.repro.notebooks` | locating notebooks and their ``parameters`` cell |
+| :mod:`~scflow.repro.experiment` | a notebook's set-up: data, codec, teacher, cached distillation |
+| :mod:`~scflow.repro.student_notebook` | the shared sequence of notebooks 02-05 |
+| :mod:`~scflow.repro.t2i_experiment` | notebook 08's set-up (text-to-image miniature) |
+| :mod:`~scflow.repro.budget` | the training-budget study (notebook 09) |
+| :mod:`~scflow.repro.results` | result CSVs with their configuration hash, figures |
+| :mod:`~scflow.repro.plots` | the notebooks' figures |
+| :mod:`~scflow.repro.tables` | results and the paper's numbers (``data/``) as comparable tables |
+| :mod:`~scflow.repro.claim_rules` | what a claim is and how it is judged |
+| :mod:`~scflow.repro.claims` | the paper's claims, judged on the results |
+| :mod:`~scflow.repro.report_figures` | REPORT.md's figures |
+| :mod:`~scflow.repro.report` | ``results/<preset>/REPORT.md`` |
+| :mod:`~scflow.repro.artifacts` | the shipped trained artefacts and their manifest |
+| :mod:`~scflow.repro.gpu_check` | the first command on a GPU machine |
+"""
