@@ -14,7 +14,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from scflow.repro.report import (
+from scflow.cache import atomic_write_bytes
+from scflow.repro.results import results_dir
+from scflow.repro.tables import (
     METHOD_RUNS,
     TABLE_TITLES,
     compare_table,
@@ -124,8 +126,6 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
 
     Returns (caption, path relative to ``folder``) pairs for :func:`scflow.repro.report.write_report`.
     """
-    from scflow.cache import atomic_write_bytes
-
     folder = Path(folder)
     results, paper = load_results(folder), load_paper_numbers()
     out: list[tuple[str, str]] = []
@@ -162,6 +162,4 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
 
 def report_figures(preset: str) -> list[tuple[str, str]]:
     """:func:`make_report_figures` for ``results/<preset>/``."""
-    from scflow.repro.results import results_dir
-
     return make_report_figures(results_dir(preset))

@@ -43,6 +43,7 @@ from typing import Any
 import yaml
 
 from scflow.cache import REPO_ROOT, atomic_write_bytes, entry_lock
+from scflow.progress import HEADLESS_ENV
 from scflow.repro.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
 from scflow.repro.params import (
     EXPLICIT_ENV,
@@ -53,7 +54,6 @@ from scflow.repro.params import (
     unknown_name_message,
 )
 from scflow.repro.presets import PARAMS, PRESET_NAMES, preset_values
-from scflow.progress import HEADLESS_ENV
 from scflow.repro.results import RUNNER_ENV, read_config_hash, results_path
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")

@@ -28,10 +28,10 @@ from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec, latent_s
 from scflow.baselines import distill_loss, train_on_pairs
 from scflow.cache import cached
 from scflow.data import ImageSet
-from scflow.repro.experiment import load_data, resolve_device
 from scflow.fidelity import make_fidelity
 from scflow.flow import guided
 from scflow.nets import CONFIGS, VelocityNet
+from scflow.repro.experiment import load_data, resolve_device
 from scflow.t2i.captions import TEMPLATES, digit_captions
 from scflow.t2i.teacher import build_text_teacher, reflow, reflow_pairs, train_text_flow
 from scflow.text import TextEncoder, tiny_clip_text_encoder
