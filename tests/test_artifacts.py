@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from scflow.repro.artifacts import export_artifacts
 from scflow.cache import MANIFEST, ArtifactError, cached, entry_dir, sha256_file
+from scflow.repro.artifacts import export_artifacts
 from scflow.repro.experiment import prepare
 from scflow.repro.presets import preset_values
 

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from scflow import baselines
-from scflow.repro.experiment import fixed_noise
 from scflow.nets import build_velocity_net
+from scflow.repro.experiment import fixed_noise
 from scflow.repro.presets import preset_values
 
 SHAPE = (4, 8, 8)
@@ -115,8 +115,8 @@ def test_get_rectified_flow_trains_once_then_loads_from_cache():
 @pytest.mark.slow
 def test_notebook_06_smoke_run_and_report(tmp_path, monkeypatch):
     """Notebook 06 on the smoke preset writes the Table 3 rows; notebook 07 then reports them."""
+    from scflow.repro.batch import run_notebook
     from scflow.repro.results import COLUMNS
-    from scflow.repro.run import run_notebook
 
     monkeypatch.setenv("SCFLOW_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("SCFLOW_RUNS", str(tmp_path / "runs"))

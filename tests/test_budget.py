@@ -92,8 +92,8 @@ def test_study_hash_ignores_only_preset_keys_it_never_reads(monkeypatch):
     from collections import ChainMap
 
     from scflow.distill import config_from_params
+    from scflow.repro.plan import plan
     from scflow.repro.presets import PRESET_KEYS_NOT_READ, PRESETS
-    from scflow.repro.run import plan
 
     nb = "09_training_budget"
     unread = PRESET_KEYS_NOT_READ[nb]

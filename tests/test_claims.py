@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scflow.repro import claims, report
+from scflow.repro import claim_rules, claims, report, tables
 from scflow.repro.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Quantity
 from scflow.repro.results import write_results
 
@@ -61,7 +61,7 @@ MINI_LIKE = dict(
 
 
 def _verdicts(folder: Path) -> dict[str, str]:
-    df = claims.judge_all(claims.CLAIMS, report.load_results(folder), report.load_paper_numbers())
+    df = claims.judge_all(claims.CLAIMS, tables.load_results(folder), tables.load_paper_numbers())
     return dict(zip(df.key, df.verdict, strict=True))
 
 
@@ -78,8 +78,8 @@ def test_headline_claims_not_reproduced_on_a_miniature_like_grid(tmp_path):
 
 
 def test_new_claims_read_the_numbers_they_describe(tmp_path):
-    df = claims.judge_all(claims.CLAIMS, report.load_results(_grid(tmp_path, **MINI_LIKE)),
-                          report.load_paper_numbers()).set_index("key")
+    df = claims.judge_all(claims.CLAIMS, tables.load_results(_grid(tmp_path, **MINI_LIKE)),
+                          tables.load_paper_numbers()).set_index("key")
     assert df.loc["t4_cd_u_shape", "ours_lhs"] == pytest.approx(16.1 / 15.7)
     assert df.loc["t4_cd_u_shape", "ours_rhs"] == 1.3
     assert df.loc["t4_flat_max_min", "ours_lhs"] == pytest.approx(40.0 / 10.4)
@@ -93,8 +93,8 @@ def test_fig6_consistency_needs_every_row_including_rectified(tmp_path):
     """Beating Table 4's rows is not enough: a missing rectified-flow run leaves it open."""
     _grid(tmp_path, **PAPER_LIKE)
     (tmp_path / "table3_rectified.csv").unlink()
-    df = claims.judge_all(claims.CLAIMS, report.load_results(tmp_path),
-                          report.load_paper_numbers()).set_index("key")
+    df = claims.judge_all(claims.CLAIMS, tables.load_results(tmp_path),
+                          tables.load_paper_numbers()).set_index("key")
     assert df.loc["fig6_consistency", "verdict"] == INCONCLUSIVE
     assert "T3 LFM + Rectified NFE 4" in df.loc["fig6_consistency", "missing"]
 
@@ -109,15 +109,15 @@ def test_new_reductions_and_constant_sides():
         return vals.get((table, row, nfe))
 
     q = Quantity("4", ("A",), (1, 2, 4), over_nfe="max/min")
-    assert claims.quantity_value(q, get) == (2.0, [])
-    assert claims.quantity_value(Quantity("4", ("A",), (1, 2, 4), over_nfe="max"), get)[0] == 10
+    assert claim_rules.quantity_value(q, get) == (2.0, [])
+    assert claim_rules.quantity_value(Quantity("4", ("A",), (1, 2, 4), over_nfe="max"), get)[0] == 10
     q = Quantity("4", ("A",), (1, 2, 4), over_nfe="max", divide_by="B")  # 0.5, 2.5, 0.5
-    assert claims.quantity_value(q, get) == (2.5, [])
+    assert claim_rules.quantity_value(q, get) == (2.5, [])
     q = Quantity("4", ("A", ("3", "C")), (1,))  # rows of two tables: min(10, 1)
-    assert claims.quantity_value(q, get) == (1.0, [])
+    assert claim_rules.quantity_value(q, get) == (1.0, [])
     assert q.cells() == [("4", "A"), ("3", "C")] and "T3 C" in q.describe()
-    assert claims.quantity_value(1.5, get) == (1.5, [])
-    value, missing = claims.quantity_value(
+    assert claim_rules.quantity_value(1.5, get) == (1.5, [])
+    value, missing = claim_rules.quantity_value(
         Quantity("4", ("A",), (1, 8), over_nfe="max", divide_by="B"), get)
     assert value is None and missing == ["T4 A NFE 8", "T4 B NFE 8"]
 
@@ -144,23 +144,23 @@ def test_claim_rejects_bad_op_and_margin():
     (1.51, "<~", 1.5, 0.0, NOT_REPRODUCED),
 ])
 def test_at_least_and_at_most_rules(lhs, op, rhs, m, expected):
-    assert claims.verdict(lhs, op, rhs, m) == expected
+    assert claim_rules.verdict(lhs, op, rhs, m) == expected
 
 
 def test_spread_rule():
     # mean difference -1 with sd 0.1 over 3 seeds: SE 0.058, clearly decided
-    v, diff, band = claims.spread_verdict(REPRODUCED, [-1.0, -1.1, -0.9])
+    v, diff, band = claim_rules.spread_verdict(REPRODUCED, [-1.0, -1.1, -0.9])
     assert v == REPRODUCED and diff == pytest.approx(-1.0)
     assert band == pytest.approx(2 * 0.1 / math.sqrt(3))
     # the same mean within the noise of seeds: 2 SE = 2 * 2 / sqrt(3) = 2.3 > 1
-    assert claims.spread_verdict(REPRODUCED, [-3.0, -1.0, 1.0])[0] == INCONCLUSIVE
-    assert claims.spread_verdict(NOT_REPRODUCED, [3.0, 1.0, -1.0])[0] == INCONCLUSIVE
-    assert claims.spread_verdict(INCONCLUSIVE, [-1.0, -1.1, -0.9])[0] == INCONCLUSIVE
-    assert claims.spread_verdict(REPRODUCED, [-1.0])[0] == REPRODUCED  # one seed: margin only
+    assert claim_rules.spread_verdict(REPRODUCED, [-3.0, -1.0, 1.0])[0] == INCONCLUSIVE
+    assert claim_rules.spread_verdict(NOT_REPRODUCED, [3.0, 1.0, -1.0])[0] == INCONCLUSIVE
+    assert claim_rules.spread_verdict(INCONCLUSIVE, [-1.0, -1.1, -0.9])[0] == INCONCLUSIVE
+    assert claim_rules.spread_verdict(REPRODUCED, [-1.0])[0] == REPRODUCED  # one seed: margin only
     # "not worse than" is judged at its boundary, where a tie is a success
-    assert claims.decisive_difference(10.0, "<~", 10.0, 0.05) == pytest.approx(-0.5)
-    assert claims.decisive_difference(10.0, ">~", 10.0, 0.05) == pytest.approx(0.5)
-    assert claims.decisive_difference(9.0, "<", 10.0, 0.05) == -1.0
+    assert claim_rules.decisive_difference(10.0, "<~", 10.0, 0.05) == pytest.approx(-0.5)
+    assert claim_rules.decisive_difference(10.0, ">~", 10.0, 0.05) == pytest.approx(0.5)
+    assert claim_rules.decisive_difference(9.0, "<", 10.0, 0.05) == -1.0
 
 
 # --- seed replicas ------------------------------------------------------------------------------
@@ -175,26 +175,26 @@ def _cd_seeds(folder: Path, fids: dict[int, list[float]]) -> None:
 def test_seed_replicas_are_found_by_name_and_averaged(tmp_path):
     _cd_seeds(tmp_path, {0: [30.0] * 5, 1: [32.0] * 5, 2: [34.0] * 5})
     _write(tmp_path, "table4_cd_fidelity", {"cd": {"fid": {1: 99.0}}})  # not a replica
-    results = report.load_results(tmp_path)
-    assert report.seed_replicas(results, "table4_cd") == {0: "table4_cd", 1: "table4_cd_s1",
+    results = tables.load_results(tmp_path)
+    assert tables.seed_replicas(results, "table4_cd") == {0: "table4_cd", 1: "table4_cd_s1",
                                                          2: "table4_cd_s2"}
-    assert report.our_values(results, "table4_cd", "cd", 1) == {0: 30.0, 1: 32.0, 2: 34.0}
-    assert report.our_value(results, "table4_cd", "cd", 1) == pytest.approx(32.0)
-    cmp = report.compare_table(results, report.load_paper_numbers(), "4")
+    assert tables.our_values(results, "table4_cd", "cd", 1) == {0: 30.0, 1: 32.0, 2: 34.0}
+    assert tables.our_value(results, "table4_cd", "cd", 1) == pytest.approx(32.0)
+    cmp = tables.compare_table(results, tables.load_paper_numbers(), "4")
     cd = cmp[(cmp.row == "CD") & (cmp.nfe == 2)].iloc[0]
     assert cd.ours == pytest.approx(32.0) and cd.ours_std == pytest.approx(2.0)
     assert cd.n_seeds == 3
     md = report.table_markdown(cmp)
     assert "| CD | `table4_cd` | 32 ± 2 / 41.34 |" in md
-    sr = report.metric_by_method(results, "std_ratio", report.METHOD_RUNS)
-    sd = report.metric_by_method(results, "std_ratio", report.METHOD_RUNS, stat="std")
+    sr = tables.metric_by_method(results, "std_ratio", tables.METHOD_RUNS)
+    sd = tables.metric_by_method(results, "std_ratio", tables.METHOD_RUNS, stat="std")
     assert sr.loc["CD", 16] == pytest.approx(1.01) and sd.loc["CD", 16] == pytest.approx(0.01)
 
 
 def test_one_seed_reads_as_before(tmp_path):
     _cd_seeds(tmp_path, {0: [30.0, 20.0, 21.0, 22.0, 23.0]})
-    results = report.load_results(tmp_path)
-    cmp = report.compare_table(results, report.load_paper_numbers(), "4")
+    results = tables.load_results(tmp_path)
+    cmp = tables.compare_table(results, tables.load_paper_numbers(), "4")
     assert cmp[cmp.row == "CD"].ours_std.isna().all()
     assert "| CD | `table4_cd` | 30 / 41.34 | 20 / 23.56 |" in report.table_markdown(cmp)
     text = report.build_report("smoke", tmp_path)
@@ -205,14 +205,14 @@ def test_replica_whose_seed_disagrees_with_its_name_is_an_error(tmp_path):
     _cd_seeds(tmp_path, {0: [30.0] * 5})
     _write(tmp_path, "table4_cd_s1", {"cd": {"fid": {1: 31.0}}}, seed=2)
     with pytest.raises(ValueError, match="records seed 2"):
-        report.seed_replicas(report.load_results(tmp_path), "table4_cd")
+        tables.seed_replicas(tables.load_results(tmp_path), "table4_cd")
 
 
 def test_two_files_with_one_seed_are_an_error(tmp_path):
     _cd_seeds(tmp_path, {0: [30.0] * 5})
     _write(tmp_path, "table4_cd_s0", {"cd": {"fid": {1: 31.0}}}, seed=0)
     with pytest.raises(ValueError, match="both hold seed 0"):
-        report.replica_map(report.load_results(tmp_path))
+        tables.replica_map(tables.load_results(tmp_path))
 
 
 def _u_shape(cd2: float, cd16: float) -> list[float]:
@@ -224,22 +224,22 @@ def test_claims_are_judged_per_seed_against_the_spread(tmp_path):
     the mean distance to the boundary, 0.2, is within 2 SE (0.58): inconclusive."""
     _cd_seeds(tmp_path, {0: _u_shape(20.0, 30.0), 1: _u_shape(20.0, 20.0),
                          2: _u_shape(20.0, 40.0)})
-    df = claims.judge_all(claims.CLAIMS, report.load_results(tmp_path),
-                          report.load_paper_numbers()).set_index("key")
+    df = claims.judge_all(claims.CLAIMS, tables.load_results(tmp_path),
+                          tables.load_paper_numbers()).set_index("key")
     r = df.loc["t4_cd_u_shape"]
     assert r.seeds == [0, 1, 2] and r.ours_lhs == pytest.approx(1.5)
     assert r.ours_lhs_sd == pytest.approx(0.5) and r.seed_diff == pytest.approx(0.2)
     assert r.margin_verdict == REPRODUCED and r.verdict == INCONCLUSIVE
-    md = claims.claims_markdown(claims.CLAIMS, report.load_results(tmp_path),
-                                report.load_paper_numbers(), df.reset_index())
+    md = claims.claims_markdown(claims.CLAIMS, tables.load_results(tmp_path),
+                                tables.load_paper_numbers(), df.reset_index())
     assert "1.5 ± 0.5 vs 1.3 (3 seeds)" in md and "within the seed spread" in md
 
 
 def test_consistent_seeds_keep_the_verdict(tmp_path):
     _cd_seeds(tmp_path, {0: _u_shape(20.0, 40.0), 1: _u_shape(20.0, 42.0),
                          2: _u_shape(20.0, 38.0)})
-    r = claims.judge_all(claims.CLAIMS, report.load_results(tmp_path),
-                         report.load_paper_numbers()).set_index("key").loc["t4_cd_u_shape"]
+    r = claims.judge_all(claims.CLAIMS, tables.load_results(tmp_path),
+                         tables.load_paper_numbers()).set_index("key").loc["t4_cd_u_shape"]
     assert r.ours_lhs == pytest.approx(2.0) and r.verdict == REPRODUCED
 
 
@@ -247,12 +247,12 @@ def test_claims_use_the_seeds_common_to_their_rows(tmp_path):
     """+GAN has seed 0 only: CD's extra seeds are left out of +GAN < CD (seed 0 alone)."""
     _cd_seeds(tmp_path, {0: [30.0] * 5, 1: [90.0] * 5, 2: [90.0] * 5})
     _write(tmp_path, "table4_gan", {"cd+trunc+gan": {"fid": dict.fromkeys(NFES, 40.0)}})
-    r = claims.judge_all(claims.CLAIMS, report.load_results(tmp_path),
-                         report.load_paper_numbers()).set_index("key").loc["t4_gan"]
+    r = claims.judge_all(claims.CLAIMS, tables.load_results(tmp_path),
+                         tables.load_paper_numbers()).set_index("key").loc["t4_gan"]
     assert r.seeds == [0] and r.ours_rhs == 30.0 and r.verdict == NOT_REPRODUCED
     assert math.isnan(r.ours_rhs_sd)
-    md = claims.claims_markdown(claims.CLAIMS, report.load_results(tmp_path),
-                                report.load_paper_numbers())
+    md = claims.claims_markdown(claims.CLAIMS, tables.load_results(tmp_path),
+                                tables.load_paper_numbers())
     assert "40 vs 30 (seed 0, the only one common to its rows)" in md
 
 
@@ -269,7 +269,7 @@ def test_report_with_seed_replicas(tmp_path):
     from scflow.repro.report_figures import make_report_figures, table_figure
 
     assert all((tmp_path / rel).exists() for _, rel in make_report_figures(tmp_path))
-    cmp = report.compare_table(report.load_results(tmp_path), report.load_paper_numbers(), "4")
+    cmp = tables.compare_table(tables.load_results(tmp_path), tables.load_paper_numbers(), "4")
     fig = table_figure(cmp, "Table 4")
     assert len(fig.axes[0].containers) == 4  # one error-bar container per row of ours
     assert "mean ± std, 3 seeds" in fig.axes[0].get_legend().get_texts()[0].get_text()
@@ -277,7 +277,7 @@ def test_report_with_seed_replicas(tmp_path):
 
 def test_differences_paragraph_lists_every_claim_not_reproduced(tmp_path):
     _grid(tmp_path, **MINI_LIKE)
-    results, paper = report.load_results(tmp_path), report.load_paper_numbers()
+    results, paper = tables.load_results(tmp_path), tables.load_paper_numbers()
     df = claims.judge_all(claims.CLAIMS, results, paper)
     text = claims.differences_markdown(claims.CLAIMS, results, paper, df)
     off = df[df.verdict != REPRODUCED]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scflow.repro.plan import plan
 from scflow.repro.results import read_config_hash
-from scflow.repro.run import plan
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = plan([ROOT / "papermill_runs"], preset="mini")

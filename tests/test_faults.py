@@ -170,11 +170,11 @@ def test_run_name_rule_is_shared(bad):
     ns = dict(parameters_cell(notebook_path("02_naive_consistency_distillation")), run_name=bad)
     with pytest.raises(ParameterError, match="run_name"):
         notebook_params("02_naive_consistency_distillation", ns)
-    from scflow.repro import run as runner
+    from scflow.repro import plan as planner
 
     nb = notebook_path("02_naive_consistency_distillation")
-    with pytest.raises(runner.RunConfigError, match="run_name"):
-        runner.plan_spec({"notebook": nb.stem, "run_name": bad}, Path("x.yaml"), "smoke",
+    with pytest.raises(planner.RunConfigError, match="run_name"):
+        planner.plan_spec({"notebook": nb.stem, "run_name": bad}, Path("x.yaml"), "smoke",
                          nb.parent, Path("runs"))
 
 
@@ -184,14 +184,14 @@ def test_run_name_rule_is_shared(bad):
 def test_plain_papermill_fails_in_the_validation_cell(injected, message, tmp_path, monkeypatch):
     import papermill
 
-    from scflow.repro import run as runner
+    from scflow.repro import execute
 
     monkeypatch.setenv("SCFLOW_RESULTS", str(tmp_path / "results"))
     nb = notebook_path("05_bidirectional_loss")
-    with runner._kernel_env(nb.parent), pytest.raises(papermill.PapermillExecutionError) as err:
+    with execute._kernel_env(nb.parent), pytest.raises(papermill.PapermillExecutionError) as err:
         papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3",
                                    parameters={"preset": "smoke", **injected},
-                                   progress_bar=False, cwd=str(runner.REPO_ROOT))
+                                   progress_bar=False, cwd=str(execute.REPO_ROOT))
     assert message in str(err.value)
     assert "notebook_params" in str(err.value)  # the validation cell, before any compute
     assert not (tmp_path / "results").exists()
@@ -249,13 +249,14 @@ def test_celebahq_dry_run_lists_everything_missing(tmp_path, monkeypatch, capsys
 
     import torch
 
+    from scflow.repro import execute
     from scflow.repro import run as runner
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.delenv("SCFLOW_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setattr("scflow.metrics.features.cleanfid_weights_dir", lambda: tmp_path)
     t0 = time.perf_counter()
-    code = runner.main([str(runner.REPO_ROOT / "papermill_runs"), "--preset", "celebahq256",
+    code = runner.main([str(execute.REPO_ROOT / "papermill_runs"), "--preset", "celebahq256",
                         "--dry-run"])
     elapsed = time.perf_counter() - t0
     err = capsys.readouterr().err
@@ -321,7 +322,7 @@ def test_two_executions_of_one_run_do_not_interleave_its_log(tmp_path, monkeypat
 
     import papermill
 
-    from scflow.repro import run as runner
+    from scflow.repro import execute
 
     def slow(notebook, output, *, stdout_file, **kw):
         for i in range(5):
@@ -332,7 +333,7 @@ def test_two_executions_of_one_run_do_not_interleave_its_log(tmp_path, monkeypat
     monkeypatch.setattr(papermill, "execute_notebook", slow)
     job = {"notebook": str(tmp_path / "nb.ipynb"), "output": str(tmp_path / "o.ipynb"),
            "log": str(tmp_path / "o.log"), "parameters": {}, "header": "# header"}
-    threads = [threading.Thread(target=runner._execute, args=(job,), name=n) for n in "AB"]
+    threads = [threading.Thread(target=execute.execute_job, args=(job,), name=n) for n in "AB"]
     for t in threads:
         t.start()
     for t in threads:

@@ -9,8 +9,8 @@ import math
 import pandas as pd
 import pytest
 
+from scflow.repro.batch import run_notebook
 from scflow.repro.results import COLUMNS
-from scflow.repro.run import run_notebook
 
 pytestmark = pytest.mark.slow
 

@@ -56,7 +56,7 @@ def test_disable_hides_the_bar(monkeypatch, capsys):
 @pytest.mark.slow
 def test_headless_runner_log_and_notebook_stay_small(tmp_path, monkeypatch):
     """A runner-executed distillation of 300 updates writes a handful of bar refreshes."""
-    from scflow.repro.run import run_notebook
+    from scflow.repro.batch import run_notebook
 
     for k in ("CACHE", "RESULTS", "RUNS"):
         monkeypatch.setenv(f"SCFLOW_{k}", str(tmp_path / k.lower()))

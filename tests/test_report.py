@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scflow.repro import claims, report
 from scflow.cache import REPO_ROOT
+from scflow.repro import claim_rules, claims, report, tables
 from scflow.repro.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, verdict
 from scflow.repro.results import write_results
 
@@ -31,7 +31,7 @@ def _write_run(folder: Path, run: str, method: str, fid: dict[int, float],
 
 @pytest.fixture
 def paper():
-    return report.load_paper_numbers()
+    return tables.load_paper_numbers()
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_every_row_has_a_run_file(paper):
 
 def test_default_rows_dedupe_to_one_configuration():
     """The runner runs the default SCFlow configuration once; the other files alias it."""
-    from scflow.repro.run import plan
+    from scflow.repro.plan import plan
 
     names = ["table4_bi", "table5_w0.1_0.1_0.1", "table6_trunc0.4", "table6_ema0.9",
              "table6_skip0.1", "table4_bi_fidelity_paper"]
@@ -92,7 +92,7 @@ def test_default_rows_dedupe_to_one_configuration():
 
 
 def test_report_run_sorts_last():
-    from scflow.repro.run import collect_files
+    from scflow.repro.plan import collect_files
 
     assert collect_files([RUNS_DIR])[-1].name == "zz_report.yaml"
 
@@ -100,45 +100,45 @@ def test_report_run_sorts_last():
 # --- aggregation --------------------------------------------------------------------------------
 
 def test_compare_table_matches_ours_and_paper_to_the_right_rows(partial, paper):
-    results = report.load_results(partial)
-    cmp = report.compare_table(results, paper, "4")
+    results = tables.load_results(partial)
+    cmp = tables.compare_table(results, paper, "4")
     def cell(row, nfe):
         return cmp[(cmp.row == row) & (cmp.nfe == nfe)].iloc[0]
     assert cell("CD", 2).ours == 40.0 and cell("CD", 2).paper == 23.56
     assert cell("+BI", 16).ours == 34.0 and cell("+BI", 16).paper == 7.24
     assert math.isnan(cell("CD", 8).ours) and cell("CD", 8).run_done  # not evaluated
     assert math.isnan(cell("+GAN", 1).ours) and not cell("+GAN", 1).run_done  # run missing
-    t3 = report.compare_table(results, paper, "3")
+    t3 = tables.compare_table(results, paper, "3")
     assert sorted(set(t3.nfe)) == [1, 2, 25]
     assert t3[(t3.row == "LFM (teacher)") & (t3.nfe == 25)].ours.iloc[0] == 40.0
 
 
 def test_table_markdown_says_missing_and_not_evaluated(partial, paper):
-    md = report.table_markdown(report.compare_table(report.load_results(partial), paper, "4"))
+    md = report.table_markdown(tables.compare_table(tables.load_results(partial), paper, "4"))
     lines = {line.split("|")[1].strip(): line for line in md.splitlines()[2:]}
     assert "80 / 41.34" in lines["CD"] and "n/e / 51.34" in lines["CD"]
     assert lines["+GAN"].count("missing") == 5
 
 
 def test_missing_runs_and_wall_times(partial, paper):
-    results = report.load_results(partial)
-    missing = report.missing_runs(results, paper)
+    results = tables.load_results(partial)
+    missing = tables.missing_runs(results, paper)
     assert "table4_gan" in missing and "table3_rectified" in missing
     assert "table4_cd" not in missing and "01_teacher" not in missing
-    times = report.wall_times(results).set_index("run")
+    times = tables.wall_times(results).set_index("run")
     assert times.loc["01_teacher", "wall_time_s"] == 250.0  # the last row's wall_time_s
     assert not times.alias.any()
     # an alias (same config hash as an earlier run) is flagged, so its time is not counted twice
     _write_run(partial, "table5_w0.1_0.1_0.1", "scflow", {1: 30.0}, config_hash="h-table4_bi")
-    times = report.wall_times(report.load_results(partial)).set_index("run")
+    times = tables.wall_times(tables.load_results(partial)).set_index("run")
     assert times.alias.to_dict() == {"01_teacher": False, "table4_bi": False, "table4_cd": False,
                                      "table5_w0.1_0.1_0.1": True}
 
 
 def test_load_results_of_an_empty_folder(tmp_path, paper):
-    results = report.load_results(tmp_path)
+    results = tables.load_results(tmp_path)
     assert results.empty
-    cmp = report.compare_table(results, paper, "6")
+    cmp = tables.compare_table(results, paper, "6")
     assert cmp.ours.isna().all() and len(cmp) == 9 * 5
 
 
@@ -146,7 +146,7 @@ def test_build_report_on_a_partial_grid(partial):
     text = report.build_report("smoke", partial)
     assert "python -m scflow.repro.report --preset smoke" in text
     assert "**Missing runs**" in text and "`table4_gan`" in text
-    for title in report.TABLE_TITLES.values():
+    for title in tables.TABLE_TITLES.values():
         assert title in text
     path = report.write_report("smoke", partial)
     assert path.read_text() == text
@@ -175,7 +175,7 @@ def test_verdict_rule(lhs, op, rhs, expected):
 
 def test_every_claim_holds_on_the_papers_own_numbers(paper):
     """The rules encode the paper's claims: on the paper's FIDs each one is reproduced."""
-    df = claims.judge_all(claims.CLAIMS, report.load_results(Path("/nonexistent")), paper)
+    df = claims.judge_all(claims.CLAIMS, tables.load_results(Path("/nonexistent")), paper)
     paper_has = [c.key for c in claims.CLAIMS if c.lhs.metric in ("fid", "sec_per_image")]
     headline = {"t4_cd_u_shape", "t4_rf_one_step", "t4_bi_one_step", "t4_flat_max_min",
                 "t4_bi_vs_cd_every_nfe"}
@@ -192,7 +192,7 @@ def test_every_claim_holds_on_the_papers_own_numbers(paper):
 
 
 def test_claim_verdicts_follow_our_numbers(partial, paper):
-    results = report.load_results(partial)
+    results = tables.load_results(partial)
     df = claims.judge_all(claims.CLAIMS, results, paper).set_index("key")
     assert df.loc["t3_teacher", "verdict"] == REPRODUCED  # 30 vs 400
     assert df.loc["t3_cd", "verdict"] == REPRODUCED  # mean of NFE 1, 2: 29 vs 60
@@ -201,7 +201,7 @@ def test_claim_verdicts_follow_our_numbers(partial, paper):
     assert "T3 LFM + Rectified + Distill NFE 1" in df.loc["t3_rectified", "missing"]
     # the same claim flips when the numbers do
     _write_run(partial, "table4_bi", "scflow", {1: 90.0, 2: 95.0, 4: 90.0, 8: 90.0, 16: 80.0})
-    df = claims.judge_all(claims.CLAIMS, report.load_results(partial), paper).set_index("key")
+    df = claims.judge_all(claims.CLAIMS, tables.load_results(partial), paper).set_index("key")
     assert df.loc["t3_cd", "verdict"] == NOT_REPRODUCED
     assert df.loc["t4_flat", "verdict"] == REPRODUCED
 
@@ -212,16 +212,16 @@ def test_quantity_reductions():
     def get(table, row, nfe, metric):
         return vals.get((row, nfe))
 
-    q = claims.Quantity("4", ("A", "B"), (1, 16))
-    assert claims.quantity_value(q, get) == (3.0, [])  # min of means 15 and 3
-    q = claims.Quantity("4", ("A", "B"), (1, 16), over_nfe="ratio", over_rows="max")
-    assert claims.quantity_value(q, get) == (2.0, [])
-    value, missing = claims.quantity_value(claims.Quantity("4", ("A",), (1, 2)), get)
+    q = claim_rules.Quantity("4", ("A", "B"), (1, 16))
+    assert claim_rules.quantity_value(q, get) == (3.0, [])  # min of means 15 and 3
+    q = claim_rules.Quantity("4", ("A", "B"), (1, 16), over_nfe="ratio", over_rows="max")
+    assert claim_rules.quantity_value(q, get) == (2.0, [])
+    value, missing = claim_rules.quantity_value(claim_rules.Quantity("4", ("A",), (1, 2)), get)
     assert value is None and missing == ["T4 A NFE 2"]
 
 
 def test_claims_name_existing_table_rows(paper):
-    t2i = report.load_paper_t2i()
+    t2i = tables.load_paper_t2i()
     rows = set(zip(paper.table, paper.row, strict=True)) | set(zip(t2i.table, t2i.row,
                                                                    strict=True))
     for c in claims.CLAIMS:
@@ -233,7 +233,7 @@ def test_csv_columns_unchanged():
     from scflow.repro.results import COLUMNS
 
     assert {"run", "method", "nfe", "metric", "value", "config_hash", "wall_time_s"} <= set(COLUMNS)
-    assert isinstance(report.load_results(Path("/nonexistent")), pd.DataFrame)
+    assert isinstance(tables.load_results(Path("/nonexistent")), pd.DataFrame)
 
 
 def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
@@ -250,12 +250,12 @@ def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
     import pandas as pd
 
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(tmp_path / "t2i.csv", index=False)
-    results = report.load_results(tmp_path)
-    md = report.t2i_markdown(results, report.load_paper_t2i(), "1")
+    results = tables.load_results(tmp_path)
+    md = report.t2i_markdown(results, tables.load_paper_t2i(), "1")
     assert "| Ours-0.9B | 1 | 9 / 11.91 |" in md and "| LCM (CD) | 1 | 30 / 35.56 |" in md
     assert "| 2-RF teacher | 25 | 3 / 11.08 |" in md
     assert "25.0x" in report.t2i_speed_line(results)  # 0.25 s at NFE 25 vs 0.01 s at NFE 1
-    df = claims.judge_all(claims.CLAIMS, results, report.load_paper_numbers())
+    df = claims.judge_all(claims.CLAIMS, results, tables.load_paper_numbers())
     verdicts = dict(zip(df.key, df.verdict, strict=True))
     assert verdicts["t1_2rf"] == verdicts["t1_lcm"] == verdicts["t1_instaflow"] == REPRODUCED
     assert verdicts["t1_two_step"] == REPRODUCED and verdicts["t2_speed"] == REPRODUCED

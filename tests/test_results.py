@@ -11,7 +11,13 @@ import pytest
 
 import scflow.repro.results as results
 from scflow.repro.params import resolve_notebook_params
-from scflow.repro.results import COLUMNS, EXTRA_METRICS, ResultsWriter, read_config_hash, write_results
+from scflow.repro.results import (
+    COLUMNS,
+    EXTRA_METRICS,
+    ResultsWriter,
+    read_config_hash,
+    write_results,
+)
 
 
 @pytest.fixture

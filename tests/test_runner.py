@@ -11,6 +11,8 @@ import nbformat
 import papermill
 import pytest
 
+from scflow.repro import batch, execute
+from scflow.repro import plan as planner
 from scflow.repro import run as runner
 from scflow.repro.notebooks import parameters_cell
 from scflow.repro.params import resolve_notebook_params
@@ -115,20 +117,20 @@ def test_yaml_float_written_as_text_gets_a_hint(env):
     nb.cells[0].source += "teacher_lr = 0.0002  # lr\n"
     nbformat.write(nb, env / "nbs" / "nb_lr.ipynb")
     make_yaml(env / "runs_yaml" / "a.yaml", "notebook: nb_lr\nparameters: {teacher_lr: 1e-4}\n")
-    with pytest.raises(runner.RunConfigError, match="write it with a dot"):
-        runner.plan([env / "runs_yaml"])
+    with pytest.raises(planner.RunConfigError, match="write it with a dot"):
+        planner.plan([env / "runs_yaml"])
 
 
 def test_override_equal_to_mini_is_explicit_under_another_preset(env):
     make_yaml(env / "runs_yaml" / "a.yaml", "notebook: nb_ok\nparameters: {n_eval: 1000}\n")
-    (run,) = runner.plan([env / "runs_yaml"], "smoke")
+    (run,) = planner.plan([env / "runs_yaml"], "smoke")
     assert PRESETS["mini"]["n_eval"] == 1000 != PRESETS["smoke"]["n_eval"]
     assert run.params.n_eval == 1000 and not run.notes  # the file set it: honoured
     # the kernel resolves the same way: the job names the file's keys, the env carries them
-    job = runner._job(run)
+    job = execute._job(run)
     assert job["explicit"] == ["n_eval"]
     before = os.environ.get("SCFLOW_EXPLICIT_PARAMS")
-    with runner._kernel_env(env / "nbs", job["explicit"]):
+    with execute._kernel_env(env / "nbs", job["explicit"]):
         assert os.environ["SCFLOW_EXPLICIT_PARAMS"] == "n_eval"
     assert os.environ.get("SCFLOW_EXPLICIT_PARAMS") == before
 
@@ -179,7 +181,7 @@ def test_list_and_dry_run_execute_nothing(env, fake_papermill, capsys):
 def test_failed_run_reported_others_complete(env, capsys):
     make_yaml(env / "runs_yaml" / "a_fail.yaml", "notebook: nb_fail\n")
     make_yaml(env / "runs_yaml" / "b_ok.yaml", "notebook: nb_ok\nparameters: {n_eval: 7}\n")
-    runs = runner.plan([env / "runs_yaml"], "smoke")
+    runs = planner.plan([env / "runs_yaml"], "smoke")
     assert main(env / "runs_yaml", "--preset", "smoke") == 1
     out, err = capsys.readouterr()
     assert "[1/2] a_fail" in out and "[2/2] b_ok" in out
@@ -211,12 +213,12 @@ def test_failed_run_reported_others_complete(env, capsys):
 
 
 def test_run_notebook_helper(env, fake_papermill):
-    csv_path = runner.run_notebook("nb_ok", {"seed": 4})
+    csv_path = batch.run_notebook("nb_ok", {"seed": 4})
     assert csv_path == env / "results" / "smoke" / "nb_ok.csv" and csv_path.exists()
-    runner.run_notebook("nb_ok", {"seed": 4})  # no resume: runs again
+    batch.run_notebook("nb_ok", {"seed": 4})  # no resume: runs again
     assert fake_papermill == ["nb_ok", "nb_ok"]
-    with pytest.raises(runner.RunConfigError, match="'sed'"):
-        runner.run_notebook("nb_ok", {"sed": 4})
+    with pytest.raises(planner.RunConfigError, match="'sed'"):
+        batch.run_notebook("nb_ok", {"sed": 4})
 
 
 # --- parallel batches (--jobs): each notebook in its own process ------------------------------

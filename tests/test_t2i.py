@@ -295,7 +295,7 @@ def test_two_processes_render_every_prompt_exactly_once(tmp_path):
 def test_notebook_08_smoke(tmp_path, monkeypatch):
     import pandas as pd
 
-    from scflow.repro.run import run_notebook
+    from scflow.repro.batch import run_notebook
 
     for k in ("SCFLOW_CACHE", "SCFLOW_RESULTS", "SCFLOW_RUNS"):
         monkeypatch.setenv(k, str(tmp_path / k.lower()))
