@@ -32,19 +32,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from scflow.hub import WeightsUnavailableError, lfm_download_command, load_lfm_state_dict
 from scflow.nets import VelocityNet
 
 ADM_GROUPS = 32
 """ADM's ``normalization()`` is always ``GroupNorm(32, channels)`` (eps 1e-5)."""
-
-LFM_MODEL_480_URL = "https://drive.google.com/file/d/1AIuMr5Ewti6_wQAJdM9elsrERwrxI9Sb/view"
-"""Where LFM's README publishes the ``celeba_f8_adm`` checkpoint ``model_480.pth``."""
-
-
-def lfm_download_command(dest: str | Path = "weights/lfm/model_480.pth") -> str:
-    """The shell command that fetches LFM's CelebA-HQ 256 teacher to ``dest``."""
-    return f'pip install gdown && gdown --fuzzy "{LFM_MODEL_480_URL}" -O {dest}'
-
 
 @dataclass(frozen=True)
 class ADMConfig:
@@ -307,8 +299,6 @@ def load_lfm_teacher(path: str | Path, cfg: ADMConfig = LFM_CELEBA_F8_ADM) -> Ve
 
     Fails at once, with the download command, when the file is missing.
     """
-    from scflow.hub import load_lfm_state_dict
-
     check_lfm_checkpoint(path)
     net = adm_velocity_net(load_lfm_state_dict(path), cfg, arch=f"lfm_adm:{Path(path).name}")
     return net.eval().requires_grad_(False)
@@ -316,8 +306,6 @@ def load_lfm_teacher(path: str | Path, cfg: ADMConfig = LFM_CELEBA_F8_ADM) -> Ve
 
 def check_lfm_checkpoint(path: str | Path) -> Path:
     """Return ``path`` if it is a file, else raise ``WeightsUnavailableError`` with the command."""
-    from scflow.hub import WeightsUnavailableError
-
     p = Path(path).expanduser()
     if not p.is_file():
         raise WeightsUnavailableError(

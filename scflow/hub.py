@@ -277,6 +277,14 @@ def load_velocity_checkpoint(path: str | Path, arch_config: Mapping[str, Any], *
                        arch=f"checkpoint:{folder.name}")
 
 
+LFM_MODEL_480_URL = "https://drive.google.com/file/d/1AIuMr5Ewti6_wQAJdM9elsrERwrxI9Sb/view"
+"""Where LFM's README publishes the ``celeba_f8_adm`` checkpoint ``model_480.pth``."""
+
+
+def lfm_download_command(dest: str | Path = "weights/lfm/model_480.pth") -> str:
+    """The shell command that fetches LFM's CelebA-HQ 256 teacher to ``dest``."""
+    return f'pip install gdown && gdown --fuzzy "{LFM_MODEL_480_URL}" -O {dest}'
+
 def load_lfm_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """LFM's CelebA-HQ teacher weights (``celeba_f8_adm/model_480.pth``) as a plain state dict.
 
@@ -288,8 +296,6 @@ def load_lfm_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        from scflow.adm import lfm_download_command
-
         raise WeightsUnavailableError(
             f"LFM CelebA-HQ teacher checkpoint not found at {path}. LFM's README "
             "(github.com/VinAIResearch/LFM, celeba_f8_adm) publishes it; on a machine with "

@@ -14,7 +14,7 @@ import warnings
 import pytest
 import torch
 
-from scflow import adm
+from scflow import adm, hub
 from scflow.adm import (
     LFM_CELEBA_F8_ADM,
     ADMConfig,
@@ -163,7 +163,7 @@ def test_missing_checkpoint_fails_fast_with_the_download_command(tmp_path):
         prepare(p, progress=False)
     assert time.perf_counter() - start < 5
     msg = str(err.value)
-    assert "gdown" in msg and adm.LFM_MODEL_480_URL in msg and str(tmp_path / "m.pth") in msg
+    assert "gdown" in msg and hub.LFM_MODEL_480_URL in msg and str(tmp_path / "m.pth") in msg
     assert preset_values("celebahq256")["teacher_checkpoint"] == "weights/lfm/model_480.pth"
     assert preset_values("mini")["teacher_checkpoint"] == ""
 
