@@ -8,8 +8,9 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 |---|---|
 | :mod:`~scflow.repro.run` | command line: ``python -m scflow.repro.run papermill_runs/`` |
 | :mod:`~scflow.repro.plan` | run files -> validated, planned runs (before anything executes) |
-| :mod:`~scflow.repro.execute` | executing planned runs with papermill, in parallel, with resume |
-| :mod:`~scflow.repro.param` | the declaration of one notebook parameter (type, range, neutral value) |
+| :mod:`~scflow.repro.execute` | executing one planned run with papermill (log, executed notebook) |
+| :mod:`~scflow.repro.batch` | a batch: resume, identical runs once, ``--jobs``, barriers |
+| :mod:`~scflow.repro.paramspec` | the declaration of one notebook parameter (type, range, neutral value) |
 | :mod:`~scflow.repro.presets` | every parameter and its value per preset (smoke, mini, celebahq256, gpu) |
 | :mod:`~scflow.repro.params` | resolving a notebook's parameters and their configuration hash |
 | :mod:`~scflow.repro.notebooks` | locating notebooks and their ``parameters`` cell |

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from scflow.cache import REPO_ROOT, atomic_write_bytes
+from scflow.repro.presets import PRESET_NAMES
 
 COLUMNS = (
     "run", "notebook", "preset", "method", "nfe", "step", "metric", "value", "flag", "seed",
@@ -68,8 +69,6 @@ def results_root() -> Path:
 
 def results_dir(preset: str) -> Path:
     """``results/<preset>/`` (not created)."""
-    from scflow.repro.presets import PRESET_NAMES
-
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     return results_root() / preset
