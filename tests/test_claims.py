@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from scflow.repro import claim_rules, claims, report, tables
-from scflow.repro.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Quantity
+from scflow.repro.claim_rules import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Quantity
 from scflow.repro.results import write_results
 
 NFES = (1, 2, 4, 8, 16)

@@ -10,7 +10,7 @@ import pytest
 
 from scflow.cache import REPO_ROOT
 from scflow.repro import claim_rules, claims, report, tables
-from scflow.repro.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, verdict
+from scflow.repro.claim_rules import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, verdict
 from scflow.repro.results import write_results
 
 RUNS_DIR = REPO_ROOT / "papermill_runs"
