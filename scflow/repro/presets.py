@@ -5,7 +5,7 @@
   with scikit-learn's digits. The notebooks' ``parameters`` cells show these values.
 - ``celebahq256``: the paper's scale (SD VAE, an LFM-sized UNet teacher, a folder of CelebA-HQ
   images at 256 px, Inception FID on 50k samples); needs a GPU and downloaded weights.
-- ``gpu``: the mini data and nets with ten times the distillation budget, on ``cuda`` (see the
+- ``gpu``: the mini data and nets with a longer distillation, on ``cuda`` (see the
   block at the end of this file).
 
 A preset only lists the values that differ from ``mini``.
@@ -131,10 +131,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fid_backend": "digits",
         "classifier_steps": 1500,
         "n_show": 8,
-        # distillation, sized so the whole grid (16 students) runs in about an hour on 2 CPU
-        # cores: batch 32 (the paper's CelebA batch), 400 updates, warm-ups of L_RF / L_BI at a
-        # third of the run; evaluation EMA 0.99 (0.9999 would still be mostly the teacher after
-        # 400 updates). Reasons: docs/METHOD.md §7.2
+        # distillation: batch 32 (the paper's CelebA batch); 2,000 updates at learning rate 2e-5
+        # for student and discriminator, chosen by the training-budget study's rule (notebook 09,
+        # docs/METHOD.md §7.7: the grid of 24 students fits three hours on 2 CPU cores); warm-ups
+        # of L_RF / L_BI at 133, as studied; evaluation EMA 0.99 (0.9999 would still be mostly
+        # the teacher after 2,000 updates). Reasons: docs/METHOD.md §7.2
         "fidelity": "paper",
         "distance": "",
         "huber_c": 0.01,
@@ -216,15 +217,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 # proportions to the miniature (docs/METHOD.md §7.5):
 # - the paper spends 200 epochs x 30k images = 6.0M examples on SCFlow, 50 epochs x 50k pairs
 #   = 2.5M on reflow (0.417 of SCFlow) and 10 epochs x 50k = 0.5M on the distil stage (0.083).
-#   The mini keeps these COMPUTE proportions against its own SCFlow budget (distill_steps 400
-#   at batch 32): reflow 0.417 x 400 = 167 updates, distil 0.083 x 400 = 33 updates, batch 32.
+#   The mini keeps these COMPUTE proportions against its own SCFlow budget (distill_steps
+#   2,000 at batch 32): reflow 0.417 x 2,000 = 833 updates, distil 0.083 x 2,000 = 167, batch 32.
 #   (Keeping epochs over pairs instead would give the baseline 6x more updates than SCFlow.)
 # - pairs: the paper draws 50k pairs = 1.67x its 30k training images; 1.67 x 1797 digits would
 #   be 3000, cut to 2000 (1.1x) for CPU time. Euler steps per pair: 500 in the paper, 50 here
 #   (a tenth; 2000 pairs x 50 steps = 100k teacher evaluations, about 2 min on 2 cores).
 # - learning rate: the same as the distillation students' (student_lr, 2e-5), a like-for-like
-#   comparison; the paper's CelebA rate 1e-5 at full scale. No EMA: 33 updates are too few for
-#   an EMA of decay 0.99 to forget its start, so both stages are evaluated with their raw weights.
+#   comparison; the paper's CelebA rate 1e-5 at full scale. No EMA: an EMA of decay 0.99 averages
+#   over ~100 updates, too long a memory for a 167-update stage, so both stages are evaluated
+#   with their raw weights.
 PARAMS.update({
     "rectified_pairs": Param(int, "number of (noise, teacher sample) pairs of stage 1 (paper: 50k)",
                              ge=1),
@@ -297,12 +299,11 @@ for _name, _values in _T2I_PRESETS.items():
 # === GPU runs: the opt-in `compile` switch and the `gpu` preset ==============================
 # - compile: a speed switch (scflow.compile); "no" is neutral, so it leaves every committed
 #   configuration hash unchanged.
-# - gpu: the mini data, autoencoder and teacher (same values), ten times the distillation
-#   budget of every student (SCFlow, the Table 3 baseline's reflow and distil stages, the
-#   text-to-image students) with the warm-ups scaled alike.
-#   Expected wall time of `make reproduce PRESET=gpu JOBS=4` on one H100: about 40 minutes,
-#   NOT MEASURED here -- estimated from the 61.5 ms per full SCFlow update measured on one H100
-#   (16 students x 4,000 updates, four processes sharing the GPU).
+# - gpu: the mini data, autoencoder and teacher (same values) with a longer distillation: twice
+#   the Tables 3-6 students' budget (4,000 updates, warm-ups 266, the baseline's stages in the
+#   same proportions) and ten times the text-to-image students' (2,000 updates, warm-ups 500).
+#   The mini grid itself takes about 13 minutes on one H100 with --jobs 15 (README, "Running on
+#   a GPU"); this one about twice that (an estimate, not measured).
 PARAMS.update({
     "compile": Param(str, "'no' (eager) or 'torch': torch.compile the velocity nets of the "
                           "distillation step and of sampling (speed only, scflow.compile)",
@@ -313,8 +314,8 @@ PRESETS["gpu"] = {
     "preset": "gpu",
     "device": "cuda",
     "distill_steps": 4000,
-    "warmup_rf": 1333,
-    "warmup_bi": 1333,
+    "warmup_rf": 266,
+    "warmup_bi": 266,
     "ckpt_every": 1000,
     "rectified_reflow_steps": 1670,
     "rectified_distill_steps": 330,
