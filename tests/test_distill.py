@@ -362,7 +362,9 @@ def test_config_from_preset_params():
     cfg = config_from_params(p, seed=3)
     f = cfg.fidelity
     assert (f.distance, f.time_sampling, f.trunc_rule, f.d_head) == ("l2", "grid", "t", "logit")
-    assert (f.student_lr, f.disc_lr, f.eval_decay) == (2e-5, 1e-5, 0.99)
+    assert (f.student_lr, f.disc_lr, f.eval_decay) == (2e-5, 2e-5, 0.99)  # the study's choice
+    paper = config_from_params({**p, "disc_lr": 0.0}).fidelity  # 0: the fidelity's own rate
+    assert paper.disc_lr == 1e-5
     assert (cfg.warmup_rf, cfg.batch_size) == (p["warmup_rf"], p["distill_batch"])  # mini's values
     assert (cfg.t_trunc, cfg.t_skip, cfg.target_decay) == (p["t_trunc"], p["t_skip"],
                                                            p["target_ema_decay"])
