@@ -152,7 +152,7 @@ def test_build_report_on_a_partial_grid(partial):
     assert path.read_text() == text
 
 
-def test_report_figures_tolerate_missing_pngs(partial):
+def test_report_figures_tolerate_missing_samples_files(partial):
     from scflow.repro.report_figures import make_report_figures
 
     figures = make_report_figures(partial)
