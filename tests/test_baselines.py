@@ -131,6 +131,11 @@ def test_notebook_06_smoke_run_and_report(tmp_path, monkeypatch):
     assert not (df.method == "teacher").any()  # the teacher rows are notebook 01's, not rerun
     figures = tmp_path / "results" / "smoke" / "figures"
     assert (figures / "table3_rectified_fig1_row.png").exists()
+    from scflow.repro.samples import load_samples
+
+    samples = load_samples(tmp_path / "results" / "smoke", "table3_rectified")
+    assert set(samples.method) == {"rectified", "rectified+distill"}
+    assert set(samples.nfe) == nfes and samples.images.shape[0] == 2 * len(nfes)
     # the report on this partial grid: every other run is missing, nothing crashes
     run_notebook("07_tables_and_figures", run_name="zz_report")
     text = (tmp_path / "results" / "smoke" / "REPORT.md").read_text()

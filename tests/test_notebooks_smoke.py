@@ -5,12 +5,15 @@ by the first notebook), and write their results and executed copies into tempora
 """
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from scflow.repro.batch import run_notebook
+from scflow.repro.presets import preset_values
 from scflow.repro.results import COLUMNS
+from scflow.repro.samples import load_samples
 
 pytestmark = pytest.mark.slow
 
@@ -47,9 +50,21 @@ def _check_nfe_table(df: pd.DataFrame, method: str) -> None:
     assert set(df.preset) == {"smoke"} and df.config_hash.nunique() == 1
 
 
+def _check_samples(csv: Path, method: str) -> None:
+    """The run kept its first n_show samples per NFE next to its CSV (the report's figures)."""
+    samples = load_samples(csv.parent, csv.stem)
+    assert samples is not None, f"no samples file for {csv.stem}"
+    assert samples.run == csv.stem and samples.nfe == tuple(SMOKE_NFE)
+    assert set(samples.method) == {method} and samples.prompts == ()
+    assert samples.images.shape == (len(SMOKE_NFE), preset_values("smoke")["n_show"], 32, 32, 1)
+    assert samples.images.dtype == "uint8" and samples.images.std() > 0
+
+
 def test_01_latent_flow_matching(env):
-    df = pd.read_csv(run_notebook("01_latent_flow_matching"))
+    csv = run_notebook("01_latent_flow_matching")
+    df = pd.read_csv(csv)
     _check_nfe_table(df, "teacher")
+    _check_samples(Path(csv), "teacher")
     assert (df.metric == "recon_mse").sum() == 1
     assert (df[df.metric == "loss"].value > 0).all()
 
@@ -61,8 +76,10 @@ def test_01_latent_flow_matching(env):
     ("05_bidirectional_loss", "scflow", {"loss_cd", "loss_gan", "loss_rf", "loss_bi"}),
 ])
 def test_distillation_notebooks(env, notebook, method, terms):
-    df = pd.read_csv(run_notebook(notebook))
+    csv = run_notebook(notebook)
+    df = pd.read_csv(csv)
     _check_nfe_table(df, method)
+    _check_samples(Path(csv), method)
     # exactly the loss terms of this notebook's method were trained (and logged)
     assert {m for m in df.metric if m.startswith("loss_")} == terms
 

@@ -11,6 +11,7 @@ import pytest
 from scflow.cache import REPO_ROOT
 from scflow.repro import claim_rules, claims, report, tables
 from scflow.repro.claim_rules import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, verdict
+from scflow.repro.presets import preset_values
 from scflow.repro.results import write_results
 
 RUNS_DIR = REPO_ROOT / "papermill_runs"
@@ -152,7 +153,7 @@ def test_build_report_on_a_partial_grid(partial):
     assert path.read_text() == text
 
 
-def test_report_figures_tolerate_missing_pngs(partial):
+def test_report_figures_tolerate_missing_samples_files(partial):
     from scflow.repro.report_figures import make_report_figures
 
     figures = make_report_figures(partial)
@@ -252,8 +253,13 @@ def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(tmp_path / "t2i.csv", index=False)
     results = tables.load_results(tmp_path)
     md = report.t2i_markdown(results, tables.load_paper_t2i(), "1")
-    assert "| Ours-0.9B | 1 | 9 / 11.91 |" in md and "| LCM (CD) | 1 | 30 / 35.56 |" in md
-    assert "| 2-RF teacher | 25 | 3 / 11.08 |" in md
+    assert "| Ours-0.9B | `scflow` | 1 | 9 / 11.91 |" in md
+    assert "| LCM (CD) | `cd` | 1 | 30 / 35.56 |" in md
+    assert "| 2-RF teacher | `2-rf` | 25 | 3 / 11.08 |" in md
+    # the paper's row names stay, but our side is said to be the miniature, not a 0.9B model
+    assert "| paper row | ours (miniature) |" in md and report.T2I_ROWS_NOTE in md
+    scale = "\n".join(report.scale_lines("smoke", results))
+    assert f"`{preset_values('smoke')['t2i_arch']}` (" in scale and "parameters)" in scale
     assert "25.0x" in report.t2i_speed_line(results)  # 0.25 s at NFE 25 vs 0.01 s at NFE 1
     df = claims.judge_all(claims.CLAIMS, results, tables.load_paper_numbers())
     verdicts = dict(zip(df.key, df.verdict, strict=True))

@@ -299,8 +299,22 @@ def test_notebook_08_smoke(tmp_path, monkeypatch):
 
     for k in ("SCFLOW_CACHE", "SCFLOW_RESULTS", "SCFLOW_RUNS"):
         monkeypatch.setenv(k, str(tmp_path / k.lower()))
-    df = pd.read_csv(run_notebook("08_text_to_image"))
+    csv = run_notebook("08_text_to_image")
+    df = pd.read_csv(csv)
     rows = {"2-rf": {1, 2, 25}, "2-rf+distill": {1, 2}, "cd": {1, 2}, "scflow": {1, 2}}
+    # the drawn samples are kept with the prompt of each column, for the report's figure
+    from scflow.repro.samples import load_samples
+
+    samples = load_samples(Path(csv).parent, Path(csv).stem)
+    assert set(zip(samples.method, samples.nfe, strict=True)) == {
+        (m, k) for m, nfes in rows.items() for k in nfes}  # every (method, NFE) evaluated
+    from scflow.repro.presets import preset_values
+    from scflow.t2i.captions import eval_digit_prompts
+
+    smoke = preset_values("smoke")
+    prompts, _ = eval_digit_prompts(smoke["n_eval"], smoke["caption_templates"])
+    assert samples.prompts == tuple(prompts[: samples.images.shape[1]])
+    assert samples.images.shape[1] == min(smoke["n_show"], smoke["n_eval"])
     for method, nfes in rows.items():
         sub = df[df.method == method]
         for metric in ("fid", "prompt_accuracy", "precision", "recall", "sec_per_image"):

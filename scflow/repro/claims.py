@@ -135,7 +135,9 @@ RULE_LINE = (
     "seed on the seeds common to the claim's rows and shown as mean ± std; a decided verdict "
     "becomes inconclusive when the mean per-seed difference (a - b, or the distance to the "
     "boundary for `<~` / `>~`) is within 2 standard errors of zero. The last column applies "
-    "the same rule to the paper's own numbers (a check of the rule).")
+    "the same rule to the paper's own numbers (a check of the rule). In the rules of Tables "
+    "1-2 (T1, T2) the rows keep the paper's names (Ours-0.9B, InstaFlow-0.9B: its "
+    "0.9B-parameter models); our side is the miniature's text-to-image nets (run `t2i`).")
 
 
 def claims_markdown(claims: tuple[Claim, ...], results: pd.DataFrame, paper: pd.DataFrame,

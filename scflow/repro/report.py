@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from scflow.cache import atomic_write_bytes
+from scflow.nets import build_velocity_net, count_parameters
 from scflow.repro.claims import CLAIMS, claims_markdown, differences_markdown, judge_all
 from scflow.repro.presets import preset_values
 from scflow.repro.report_figures import report_figures
@@ -50,6 +51,14 @@ T2I_TITLES = {
 }
 
 
+T2I_ROWS_NOTE = (
+    "Rows keep the paper's names for the paper's models (SD 1.5-sized: InstaFlow-0.9B and "
+    "Ours-0.9B are 0.9B-parameter UNets). Our numbers beside them are the miniature's: the "
+    "text-to-image net of the Scale table trained on digit captions (run `t2i`), the method "
+    "named in the \"ours (miniature)\" column; only the trends compare.")
+"""What our side of Tables 1-2 is: never the paper's 0.9B-parameter model."""
+
+
 def t2i_markdown(results: pd.DataFrame, paper_t2i: pd.DataFrame, table: str) -> str:
     """One text-to-image table: per (row, NFE), ours / paper for FID, precision, recall and
     seconds per image; our prompt accuracy beside the paper's CLIP score (not the same metric:
@@ -58,13 +67,15 @@ def t2i_markdown(results: pd.DataFrame, paper_t2i: pd.DataFrame, table: str) -> 
     done = set(results.run)
     labels = {"fid": "FID", "precision": "precision", "recall": "recall",
               "sec_per_image": "s / image"}
-    lines = ["| row | NFE | " + " | ".join(f"{labels[m]}: ours / paper" for m in T2I_PAPER_COLUMNS)
+    lines = [T2I_ROWS_NOTE, "",
+             "| paper row | ours (miniature) | NFE | "
+             + " | ".join(f"{labels[m]}: ours / paper" for m in T2I_PAPER_COLUMNS)
              + " | prompt accuracy (ours) | CLIP (paper) |",
-             "|" + "---|" * (len(T2I_PAPER_COLUMNS) + 4)]
+             "|" + "---|" * (len(T2I_PAPER_COLUMNS) + 5)]
     for r in sub.itertuples():
         cells = [f"{_ours_cell(results, r, m, done)} / {_paper_num(float(getattr(r, col)))}"
                  for m, col in T2I_PAPER_COLUMNS.items()]
-        lines.append(f"| {r.row} | {r.nfe} | " + " | ".join(cells) + f" | "
+        lines.append(f"| {r.row} | `{r.method}` | {r.nfe} | " + " | ".join(cells) + f" | "
                      f"{_ours_cell(results, r, 'prompt_accuracy', done)} | "
                      f"{_paper_num(float(r.clip))} |")
     return "\n".join(lines)
@@ -150,7 +161,7 @@ def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
         f"updates at batch {p['rectified_batch']} | 50k pairs by 500 steps; 50 + 10 epochs |",
         f"| FID | features `{', '.join(backends) or p['fid_backend']}`, "
         f"{', '.join(map(str, n_samples)) or p['n_eval']} samples per FID | Inception, 50k |",
-        f"| text-to-image | `{p['t2i_arch']}` on digit captions: 1-RF {p['t2i_teacher_steps']} "
+        f"| text-to-image | `{p['t2i_arch']}`{_param_count(p['t2i_arch'])} on digit captions: 1-RF {p['t2i_teacher_steps']} "
         f"steps, reflow on {p['reflow_pairs']} pairs -> 2-RF {p['reflow_steps']} steps, CFG "
         f"{p['t2i_guidance']}; students {p['t2i_distill_steps']} updates; FID on "
         f"{p['n_eval']} prompts, prompt accuracy for CLIP | 2-RF from SD 1.5, 18k iterations "
@@ -162,6 +173,19 @@ def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
         + (f"; the budget study (notebook 09) {study_min:.1f} min more" if len(study) else "")
         + " | - |",
     ]
+
+
+def _param_count(arch: str) -> str:
+    """`` (N parameters)`` of a named net config (:data:`scflow.nets.CONFIGS`); empty if unknown.
+
+    Built once at random (no training, no data): the count says how small our nets are
+    beside the paper's (e.g. Ours-0.9B).
+    """
+    try:
+        n = count_parameters(build_velocity_net(arch, sample_size=8))
+    except (KeyError, ValueError):  # not a named config: the count is informative only
+        return ""
+    return f" ({n / 1e6:.1f}M parameters)" if n >= 1e5 else f" ({n} parameters)"
 
 
 def _seeds_cell(results: pd.DataFrame, preset_seed: int) -> str:

@@ -1,14 +1,17 @@
 """The report's figures: FID vs NFE per table, consistency / saturation, Figs. 1, 5, 6, 7.
 
-Figures 1, 5, 6 and 7 are assembled from the PNGs the notebooks already saved under
-``results/<preset>/figures/`` (no re-sampling: seconds, not minutes); a PNG that is not there
-becomes a panel saying "missing". Every function returns a matplotlib Figure;
+Figures 1, 5 and 6 are drawn from the samples files the notebooks wrote
+(``results/<preset>/samples/<run>.npz``, :mod:`scflow.repro.samples`) as one grid each: rows =
+methods, columns = NFE (no re-sampling: seconds, not minutes); a run without its file becomes
+a row saying "missing: <run>". Fig. 7 (a trajectory) and the text-to-image samples are the
+notebooks' own figures. Every function returns a matplotlib Figure;
 :func:`make_report_figures` renders and saves them all as ``figures/report_*.png``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,6 +19,8 @@ import pandas as pd
 
 from scflow.cache import atomic_write_bytes
 from scflow.repro.results import results_dir
+from scflow.repro.sample_figures import GridRow, nfe_grid, prompt_grid
+from scflow.repro.samples import load_samples
 from scflow.repro.tables import (
     METHOD_RUNS,
     TABLE_TITLES,
@@ -25,40 +30,45 @@ from scflow.repro.tables import (
     metric_by_method,
 )
 
-# Figure -> (title, [(panel label, PNG stem under figures/)]); stems are <run>_<figure name>
-# as saved by notebooks 01-06.
-PAPER_FIGURES: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "fig1": ("Fig. 1: one-step and few-step samples, SCFlow vs rectified flow", [
-        ("SCFlow (ours): 1-NFE / 4-NFE", "table4_bi_fig6_row"),
-        ("rectified flow + distill: 1-NFE / 4-NFE", "table3_rectified_fig1_row")]),
-    "fig5": ("Fig. 5: SCFlow at NFE 1 ... 16 (teacher for reference)", [
-        ("SCFlow (ours)", "table4_bi_samples_vs_nfe"),
-        ("teacher (Euler)", "01_teacher_samples_vs_nfe")]),
-    "fig6": ("Fig. 6: 1-NFE vs 4-NFE as the loss terms are added", [
-        ("CD", "table4_cd_fig6_row"), ("+ truncation + GAN", "table4_gan_fig6_row"),
-        ("+ RF", "table4_rf_fig6_row"), ("+ BI (SCFlow)", "table4_bi_fig6_row")]),
-    "fig7": ("Fig. 7: four-step trajectory of SCFlow and its z0 sequence", [
-        ("SCFlow, 4 Euler steps", "table4_bi_fig7_trajectory")]),
+
+@dataclass(frozen=True)
+class SampleFigure:
+    """One of the paper's sample figures: its title, its rows and its NFE columns."""
+
+    title: str
+    rows: tuple[tuple[str, str, str | None], ...]
+    """(row label, run, method within the run's file or ``None`` for its only one)."""
+    nfes: tuple[int, ...]
+    diff: bool = False
+    """Add each method's difference to its 1-NFE sample (drift / contrast at high NFE)."""
+
+
+PAPER_FIGURES: dict[str, SampleFigure] = {
+    "fig1": SampleFigure("Fig. 1: one-step and few-step samples, SCFlow vs rectified flow", (
+        ("SCFlow (ours)", "table4_bi", None),
+        ("rectified flow\n+ distill", "table3_rectified", "rectified+distill")), (1, 2, 4)),
+    "fig5": SampleFigure("Fig. 5: SCFlow at NFE 1 ... 16, the teacher for reference", (
+        ("SCFlow (ours)", "table4_bi", None), ("teacher (Euler)", "01_teacher", None)),
+        (1, 2, 4, 8, 16)),
+    "fig6": SampleFigure("Fig. 6: the same noise at every NFE as the loss terms are added", (
+        ("CD", "table4_cd", None), ("+ trunc. + GAN", "table4_gan", None),
+        ("+ RF", "table4_rf", None), ("+ BI (SCFlow)", "table4_bi", None)),
+        (1, 2, 4, 8, 16), diff=True),
 }
+"""Figure -> its runs; the runs are those of notebooks 01-06 (``papermill_runs/<run>.yaml``)."""
+
+T2I_SAMPLES_TITLE = ("Table 1 (text-to-image) in miniature: our students' samples per prompt, "
+                     "the same noise per column")
+
+T2I_RUN = "t2i"
+"""Notebook 08's run; its samples file holds one row per (method, NFE) and the prompts."""
 
 
-def stack_pngs(panels: Sequence[tuple[str, Path]], title: str, width: float = 7.0) -> plt.Figure:
-    """Stack saved PNGs vertically, one labelled panel each; a missing file says so."""
-    imgs = [plt.imread(p) if Path(p).exists() else None for _, p in panels]
-    heights = [(im.shape[0] / im.shape[1]) if im is not None else 0.15 for im in imgs]
-    fig, axes = plt.subplots(len(panels), 1, squeeze=False,
-                             figsize=(width, width * sum(heights) + 0.5 * len(panels) + 0.3),
-                             gridspec_kw={"height_ratios": [max(h, 0.15) for h in heights]})
-    for ax, (label, path), im in zip(axes[:, 0], panels, imgs, strict=True):
-        ax.set_xticks([]), ax.set_yticks([])
-        if im is None:
-            ax.text(0.5, 0.5, f"missing: {Path(path).name}", ha="center", va="center")
-        else:
-            ax.imshow(im)
-        ax.set_title(label, fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+def sample_figure(folder: str | Path, spec: SampleFigure, n: int = 4) -> plt.Figure:
+    """Draw ``spec`` from the samples files under ``folder`` (missing files say so)."""
+    rows = [GridRow(label, run, load_samples(folder, run), method)
+            for label, run, method in spec.rows]
+    return nfe_grid(rows, spec.nfes, spec.title, n=n, diff=spec.diff)
 
 
 def table_figure(cmp: pd.DataFrame, title: str) -> plt.Figure:
@@ -131,8 +141,6 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
     out: list[tuple[str, str]] = []
 
     def save(fig: plt.Figure, name: str, caption: str) -> None:
-        import io
-
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
         atomic_write_bytes(folder / "figures" / f"{name}.png", buf.getvalue())
@@ -151,12 +159,14 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
         std = metric_by_method(results, metric, METHOD_RUNS, stat="std")
         save(method_metric_figure(df, metric, std), f"report_{metric}",
              f"{metric} vs NFE per method")
-    for name, (title, panels) in PAPER_FIGURES.items():
-        paths = [(label, folder / "figures" / f"{stem}.png") for label, stem in panels]
-        save(stack_pngs(paths, title), f"report_{name}", title)
-    if (folder / "figures" / "t2i_samples.png").exists():  # notebook 08's grid, shown as is
-        out.append(("Table 1 (text-to-image): samples per prompt at NFE 1 / 2 / 25",
-                    "figures/t2i_samples.png"))
+    for name, spec in PAPER_FIGURES.items():
+        save(sample_figure(folder, spec), f"report_{name}", spec.title)
+    if (folder / "figures" / "table4_bi_fig7_trajectory.png").exists():  # notebook 05's, as is
+        out.append(("Fig. 7: four-step trajectory of SCFlow and its z0 sequence",
+                    "figures/table4_bi_fig7_trajectory.png"))
+    t2i = load_samples(folder, T2I_RUN)
+    if t2i is not None:
+        save(prompt_grid(t2i, T2I_SAMPLES_TITLE), "report_t2i_samples", T2I_SAMPLES_TITLE)
     return out
 
 

@@ -30,6 +30,7 @@ from scflow.repro.experiment import (
 )
 from scflow.repro.plots import curve, image_grid, metric_vs_nfe, trajectory_figure
 from scflow.repro.results import ResultsWriter, save_figure
+from scflow.repro.samples import Samples, save_samples
 
 LOSS_TERMS = ("cd", "gan", "rf", "bi")
 """Loss terms of Algorithm 1 a history entry may hold (a term is absent before its warm-up)."""
@@ -107,7 +108,8 @@ def run_student(P: Any, method: dict[str, Any], method_name: str) -> StudentRun:
     for FID, the fixed evaluation noise; Algorithm 1 (resumable, cached when finished) with
     its loss curve; Euler sampling at every NFE of ``P.nfe_list`` from the same noise with FID,
     precision/recall, ``std_ratio`` and consistency; the FID- and std-vs-NFE plots, the sample
-    grid over NFE and the Fig. 6 row (NFE 1 vs 4); finally the run's CSV. ``method`` fixes the
+    grid over NFE and the Fig. 6 row (NFE 1 vs 4), with the first ``P.n_show`` samples per NFE
+    kept in ``samples/<run>.npz`` (:mod:`scflow.repro.samples`); finally the run's CSV. ``method`` fixes the
     notebook's switches (e.g. ``lambda_bi = 0``); they override ``P``.
     """
     from IPython.display import display
@@ -139,6 +141,9 @@ def run_student(P: Any, method: dict[str, Any], method_name: str) -> StudentRun:
     for m in ("fid", "std_ratio"):
         by_nfe = {r["nfe"]: r["value"] for r in rows if r["metric"] == m}
         show(metric_vs_nfe({method_name: by_nfe}, m), f"{P.run_name}_{m}_vs_nfe", P.preset)
+    # the drawn samples themselves, for the report's Figs. 1, 5 and 6 (no new sampling)
+    save_samples(Samples.from_tensors(P.run_name, [(method_name, n, images[n])
+                                                   for n in P.nfe_list], P.n_show), P.preset)
     nfes = [n for n in P.nfe_list if n <= FIGURE_NFE_MAX]
     show(image_grid([images[n][: P.n_show] for n in nfes], [f"NFE {n}" for n in nfes],
                     title=f"{method_name}: same noise per column"),
