@@ -43,6 +43,7 @@ from scflow.discriminator import Discriminator, generator_loss
 from scflow.fidelity import FidelityConfig, _integer, _number, make_fidelity
 from scflow.flow import VelocityFn, f_theta, interpolant
 from scflow.losses import bi_loss, cd_loss, late_mask, reflow_input, rf_loss
+from scflow.schedule import LR_SCHEDULES
 from scflow.timeskip import sample_times, time_skip
 
 TERMS = ("cd", "gan", "rf", "bi")
@@ -79,6 +80,9 @@ class DistillConfig:
     seed: int = 0
     mixed_precision: str = "no"  # "no" | "bf16" (fp16 would need loss scaling: not supported)
     ckpt_every: int = 0  # write <ckpt_dir>/last.pt every this many updates (0: end of train())
+    lr_schedule: str = "constant"  # scflow.schedule.lr_factor; the code's: constant
+    total_steps: int = 0  # the run's length, which a decaying lr_schedule ends at (0: constant only)
+    eval_ema_warmup: bool = False  # eval EMA decay min(decay, (1 + it) / (10 + it)) (scflow.schedule)
 
     def __post_init__(self) -> None:
         if not isinstance(self.fidelity, FidelityConfig):
@@ -92,6 +96,12 @@ class DistillConfig:
         for name, lo in (("batch_size", 1), ("disc_width", 1), ("seed", 0), ("ckpt_every", 0),
                          ("warmup_gan", 0), ("warmup_rf", 0), ("warmup_bi", 0)):
             _integer(name, getattr(self, name), ge=lo)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES} (got {self.lr_schedule!r})")
+        _integer("total_steps", self.total_steps, ge=0)
+        if self.lr_schedule != "constant" and self.total_steps < 1:
+            raise ValueError(f"lr_schedule {self.lr_schedule!r} decays to 0 at the run's last "
+                             f"update: it needs total_steps >= 1 (the run's distill_steps)")
         if self.mixed_precision not in ("no", "bf16"):
             raise ValueError(f"mixed_precision must be 'no' or 'bf16' (got {self.mixed_precision!r})")
 
@@ -117,7 +127,9 @@ def config_from_params(p: Mapping[str, Any], seed: int = 0) -> DistillConfig:
         target_decay=p["target_ema_decay"], r1_gamma=p["r1_gamma"],
         batch_size=p["distill_batch"], guidance=p.get("guidance", 1.0),
         disc_width=p["disc_width"], seed=seed, mixed_precision=p["mixed_precision"],
-        ckpt_every=p["ckpt_every"])
+        ckpt_every=p["ckpt_every"], lr_schedule=p["lr_schedule"],
+        total_steps=0 if p["lr_schedule"] == "constant" else p["distill_steps"],
+        eval_ema_warmup=p["eval_ema_warmup"])
 
 
 # --- Algorithm 1's warm-up gating: a pure function of the update index --------------------------

@@ -31,6 +31,7 @@ from scflow.ema import ema_update_, frozen_copy
 from scflow.flow import guided
 from scflow.progress import progress as progress_bar
 from scflow.samplers import sample_batched
+from scflow.schedule import eval_ema_decay_at, lr_factor
 
 __all__ = ["Distiller"]
 
@@ -111,13 +112,17 @@ class Distiller:
         vals = torch.stack([*out.terms.values(), out.total.detach(), *d_parts.values()])
         logs = dict(zip(names, acc.reduce(vals.float(), "mean").tolist(), strict=True))
         check_finite(it, logs)  # nothing has been applied yet
+        lr_scale = lr_factor(it, cfg.total_steps, cfg.lr_schedule)  # 1 for the code's constant
         self.opt.zero_grad(set_to_none=True)
         out.total.backward()  # Alg. 1: one backward of L_distill
         self._allreduce_grads(self.student)
+        _set_lr(self.opt, f.student_lr * lr_scale)
         self.opt.step()  # Alg. 1: theta <- theta - eta grad L_distill
         ema_update_(self.target, self.student, cfg.target_decay)  # Alg. 1: theta~ <- mu theta~ + ...
-        ema_update_(self.eval_ema, self.student, f.eval_decay)  # evaluation EMA (code)
+        ema_update_(self.eval_ema, self.student,  # evaluation EMA (code), optional warm-up
+                    eval_ema_decay_at(it, f.eval_decay, cfg.eval_ema_warmup))
         if d_parts:  # one discriminator update per student update
+            _set_lr(self.d_opt, f.disc_lr * lr_scale)
             self.d_opt.zero_grad(set_to_none=True)
             d_total.backward()
             self._allreduce_grads(self.disc)
@@ -205,3 +210,10 @@ class Distiller:
             n = p.numel()
             p.grad.copy_(flat[offset:offset + n].view_as(p))
             offset += n
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """The learning rate of this update: a pure function of the update index (no scheduler
+    state to save or restore on resume)."""
+    for group in opt.param_groups:
+        group["lr"] = lr

@@ -57,11 +57,14 @@ def __getattr__(name: str) -> Any:
 
 
 def evaluate_samples(fake: Tensor, real: Tensor, extractor: FeatureExtractor,
-                     ref_stats: tuple | None = None, k: int = 3) -> dict[str, float]:
+                     ref_stats: tuple | None = None, k: int = 3,
+                     real_feats: Any = None) -> dict[str, float]:
     """All distribution metrics of generated ``fake`` vs ``real`` images, both in [-1, 1].
 
     FID uses ``ref_stats`` (e.g. the cached training-set statistics) when given, else the
-    features of ``real``; precision/recall always compare with ``real``. Returns the keys
+    features of ``real``; precision/recall always compare with ``real`` (``real_feats``: its
+    features, when the caller already has them: a reference of 10,000 images is worth
+    extracting once per evaluation, not once per NFE). Returns the keys
     fid, precision, recall, std_ratio, clip_fraction, clip_fraction_real and, for RGB,
     colour_saturation_ratio.
     """
@@ -69,7 +72,8 @@ def evaluate_samples(fake: Tensor, real: Tensor, extractor: FeatureExtractor,
     from scflow.metrics.image_stats import saturation_stats
     from scflow.metrics.prdc import precision_recall
 
-    f_fake, f_real = extractor(fake), extractor(real)
+    f_fake = extractor(fake)
+    f_real = extractor(real) if real_feats is None else real_feats
     ref = ref_stats if ref_stats is not None else feature_stats(f_real)
     out = {FID: fid_from_stats(feature_stats(f_fake), ref)}
     out.update(precision_recall(f_real, f_fake, k=k))

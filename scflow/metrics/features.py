@@ -37,10 +37,24 @@ CLASSIFIER_RESOLUTION = 32
 DEFAULT_CLASSIFIER_STEPS = 1500
 
 
-def default_classifier_config(steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0) -> dict[str, Any]:
-    """Everything that determines the trained digits classifier (its cache key)."""
+CLASSIFIER_DATASETS = ("digits", "mnist")
+
+
+def default_classifier_config(steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0,
+                              dataset: str = "digits") -> dict[str, Any]:
+    """Everything that determines the trained digits classifier (its cache key).
+
+    ``dataset`` is the preset's: scikit-learn's 8 x 8 digits (``DigitsCNN-v2``, which pools the
+    upsampled scans 2x first) or the shipped 28 x 28 MNIST digits (``DigitsCNN-v3``, no first
+    pool: the features see the real resolution).
+    """
+    if dataset not in CLASSIFIER_DATASETS:
+        raise ValueError(f"digits classifier: unknown dataset {dataset!r}; "
+                         f"choose one of {CLASSIFIER_DATASETS}")
+    extra = {} if dataset == "digits" else {"dataset": dataset}  # digits keys stay the shipped ones
     return {
-        "arch": "DigitsCNN-v2",
+        "arch": "DigitsCNN-v2" if dataset == "digits" else "DigitsCNN-v3",
+        **extra,
         "resolution": CLASSIFIER_RESOLUTION,
         "steps": int(steps),
         "batch": 64,
@@ -52,22 +66,25 @@ def default_classifier_config(steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int =
 
 
 class DigitsCNN(nn.Module):
-    """Input (N, 1, 32, 32) in [-1, 1] -> 2x average pool -> three conv blocks -> 64-d -> 10.
+    """Input (N, 1, 32, 32) in [-1, 1] -> [2x average pool] -> three conv blocks -> 64-d -> 10.
 
-    The average pool (the digits are 8 x 8 scans upsampled) makes it ~3x cheaper to train.
+    ``first_pool`` (arch ``DigitsCNN-v2``): the 8 x 8 scans upsampled to 32 carry no detail a
+    2x average pool removes, and it makes training ~3x cheaper. Without it (``DigitsCNN-v3``, for
+    MNIST's real 28 x 28 strokes) the convolutions see every pixel.
     """
 
     feature_dim = 64
 
-    def __init__(self) -> None:
+    def __init__(self, first_pool: bool = True) -> None:
         super().__init__()
+        side = 2 if first_pool else 4  # spatial side after the three conv blocks
         self.body = nn.Sequential(
-            nn.AvgPool2d(2),                                              # 16 x 16
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 8 x 8
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 4 x 4
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 2 x 2
+            nn.AvgPool2d(2) if first_pool else nn.Identity(),             # 16 | 32
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 8 | 16
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 4 | 8
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 2 | 4
             nn.Flatten(),
-            nn.Linear(64 * 2 * 2, self.feature_dim), nn.ReLU(),
+            nn.Linear(64 * side * side, self.feature_dim), nn.ReLU(),
         )
         self.head = nn.Linear(self.feature_dim, 10)
 
@@ -99,6 +116,20 @@ def _random_shift(x: Tensor, max_shift: int, gen: torch.Generator) -> Tensor:
     return padded[torch.arange(n)[:, None, None], rows, cols].permute(0, 3, 1, 2).contiguous()
 
 
+def classifier_images(config: dict[str, Any]) -> Any:
+    """The labelled images the classifier of ``config`` is trained and held out on."""
+    if config.get("dataset", "digits") == "mnist":
+        from scflow.mnist import load_mnist_images
+
+        return load_mnist_images(config["resolution"])
+    return load_digits_images(config["resolution"])
+
+
+def classifier_net(config: dict[str, Any]) -> DigitsCNN:
+    """An untrained :class:`DigitsCNN` of ``config['arch']``."""
+    return DigitsCNN(first_pool=config["arch"] == "DigitsCNN-v2")
+
+
 def train_digits_classifier(config: dict[str, Any], out_dir: Path) -> None:
     """Train :class:`DigitsCNN` deterministically; write ``classifier.pt`` and ``report.json``.
 
@@ -108,12 +139,12 @@ def train_digits_classifier(config: dict[str, Any], out_dir: Path) -> None:
     if config["steps"] < 1:
         raise ValueError(f"classifier steps must be >= 1, got {config['steps']}")
     t0, cpu0 = time.perf_counter(), time.process_time()
-    data = load_digits_images(config["resolution"])
+    data = classifier_images(config)
     train_idx, test_idx = _split(len(data), config["holdout_fraction"], config["seed"])
     x_train, y_train = data.images[train_idx], data.labels[train_idx]
     with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
         torch.manual_seed(config["seed"])
-        net = DigitsCNN()
+        net = classifier_net(config)
     opt = torch.optim.Adam(net.parameters(), lr=config["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config["steps"])
     gen = torch.Generator().manual_seed(config["seed"] + 1)
@@ -189,14 +220,15 @@ class DigitsFeatures(FeatureExtractor):
     dim = DigitsCNN.feature_dim
 
     def __init__(self, device: str | torch.device = "cpu", batch_size: int = 256,
-                 steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0) -> None:
+                 steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0,
+                 dataset: str = "digits") -> None:
         super().__init__(device, batch_size)
-        cfg = default_classifier_config(steps, seed)
+        cfg = default_classifier_config(steps, seed, dataset)
         path, self.cache_hit = cached("digits_classifier", cfg,
                                       lambda d: train_digits_classifier(cfg, d))
         self.config = {"backend": self.name, "classifier": cfg}
         self.report: dict[str, Any] = json.loads((path / "report.json").read_text())
-        self.net = DigitsCNN()
+        self.net = classifier_net(cfg)
         self.net.load_state_dict(torch.load(path / "classifier.pt", map_location="cpu",
                                             weights_only=True))
         self.net.to(self.device).eval()

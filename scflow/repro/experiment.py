@@ -131,6 +131,10 @@ def load_data(p: dict[str, Any]) -> ImageSet:
     """The training images of the preset: the embedded digits or a folder (``data_dir``)."""
     if p["dataset"] == "digits":
         data = load_digits_images(p["resolution"])
+    elif p["dataset"] == "mnist":
+        from scflow.mnist import load_mnist_images
+
+        data = load_mnist_images(p["resolution"])
     else:
         if not p["data_dir"]:
             raise ValueError("dataset='folder' needs data_dir (a folder of images, e.g. CelebA-HQ)")
@@ -189,7 +193,10 @@ def make_extractor(p: Mapping[str, Any], device: str = "cpu") -> Any:
     from scflow.metrics import get_feature_extractor
 
     if p["fid_backend"] == "digits":
-        return get_feature_extractor("digits", device=device, steps=p["classifier_steps"])
+        # trained on the preset's digits (a folder dataset has no labels: the embedded digits)
+        data = preset_values(p["preset"])["dataset"]
+        return get_feature_extractor("digits", device=device, steps=p["classifier_steps"],
+                                     dataset="mnist" if data == "mnist" else "digits")
     return get_feature_extractor("inception", device=device)
 
 

@@ -26,8 +26,9 @@ PARAMS: dict[str, Param] = {
     "seed": Param(int, "random seed for training and the fixed evaluation noise", ge=0),
     "device": Param(str, "'auto' (accelerate picks), 'cpu' or 'cuda'", choices=("auto", "cpu", "cuda")),
     # --- data and autoencoder -----------------------------------------------------------------
-    "dataset": Param(str, "'digits' (embedded) or 'folder' (images under data_dir)",
-                     choices=("digits", "folder")),
+    "dataset": Param(str, "'mnist' (10,000 shipped MNIST digits, 28 x 28), 'digits' "
+                          "(scikit-learn's 1,797 8 x 8 scans) or 'folder' (images under data_dir)",
+                     choices=("mnist", "digits", "folder")),
     "data_dir": Param(str, "folder of training images when dataset='folder' (e.g. CelebA-HQ)"),
     "data_limit": Param(int, "use at most this many images (0 = all)", ge=0),
     "resolution": Param(int, "image side in pixels", ge=8, le=1024),
@@ -98,6 +99,12 @@ PARAMS: dict[str, Param] = {
     "distill_batch": Param(int, "distillation global batch size", ge=1),
     "mixed_precision": Param(str, "'no' or 'bf16' autocast for the network calls",
                              choices=("no", "bf16")),
+    "lr_schedule": Param(str, "learning rate over the run (student and discriminator): "
+                              "'constant' (the code's), 'cosine' or 'linear' decay to 0 at the "
+                              "last update (scflow.schedule)",
+                         choices=("constant", "cosine", "linear"), neutral="constant"),
+    "eval_ema_warmup": Param(bool, "evaluation EMA decay min(decay, (1 + k) / (10 + k)) at "
+                                   "update k, as the teacher's (scflow.schedule)", neutral=False),
     "ckpt_every": Param(int, "write a distillation checkpoint every this many updates (0 = at "
                              "the end only)", ge=0),
 }
@@ -161,6 +168,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "distill_batch": 32,
         "mixed_precision": "no",
         "ckpt_every": 100,
+        "lr_schedule": "constant",
+        "eval_ema_warmup": False,
     },
     "smoke": {
         "preset": "smoke",
