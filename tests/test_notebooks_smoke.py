@@ -67,6 +67,15 @@ def test_01_latent_flow_matching(env):
     _check_samples(Path(csv), "teacher")
     assert (df.metric == "recon_mse").sum() == 1
     assert (df[df.metric == "loss"].value > 0).all()
+    # every sample metric on each noise set of the evaluation bank, the converged Heun reference
+    # and the two floors of real images
+    draws = preset_values("smoke")["eval_draws"]
+    fid = df[df.metric == "fid"]
+    for method in ("teacher", "teacher_heun", "memoriser", "novel_real"):
+        assert sorted(fid[fid.method == method].draw.unique()) == list(range(draws)), method
+    heun = fid[fid.method == "teacher_heun"]
+    assert set(heun.nfe.astype(int)) == set(preset_values("smoke")["teacher_heun_nfe"])
+    assert (df[df.method == "teacher"].groupby(["nfe", "metric"]).size() == draws).all()
 
 
 @pytest.mark.parametrize("notebook,method,terms", [

@@ -193,8 +193,9 @@ def make_extractor(p: Mapping[str, Any], device: str = "cpu") -> Any:
     from scflow.metrics import get_feature_extractor
 
     if p["fid_backend"] == "digits":
-        # trained on the preset's digits (a folder dataset has no labels: the embedded digits)
-        data = preset_values(p["preset"])["dataset"]
+        # trained on the run's digits (notebook 01 has a `dataset`; the others take the preset's);
+        # a folder dataset has no labels: the classifier of the embedded digits then
+        data = p["dataset"] if "dataset" in p else preset_values(p["preset"])["dataset"]
         return get_feature_extractor("digits", device=device, steps=p["classifier_steps"],
                                      dataset="mnist" if data == "mnist" else "digits")
     return get_feature_extractor("inception", device=device)

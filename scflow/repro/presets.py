@@ -60,6 +60,10 @@ PARAMS: dict[str, Param] = {
     # --- evaluation ---------------------------------------------------------------------------
     "nfe_list": Param(list, "numbers of Euler steps to evaluate", item_type=int, ge=1),
     "n_eval": Param(int, "generated samples per FID / precision / recall", ge=2),
+    "eval_draws": Param(int, "noise sets of the evaluation bank, n_eval samples each; every run "
+                             "is scored on the same sets (scflow.evaluate.bank_noise)", ge=1),
+    "teacher_heun_nfe": Param(list, "network evaluations of the teacher's converged reference "
+                                    "(Heun, 2 per step; even numbers)", item_type=int, ge=2),
     "fid_backend": Param(str, "'digits' (offline classifier features, miniature) or "
                               "'inception' (clean-fid, real scale)", choices=("digits", "inception")),
     "classifier_steps": Param(int, "training steps of the digits feature classifier", ge=1),
@@ -135,6 +139,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "guidance": 1.0,
         "nfe_list": [1, 2, 4, 8, 16, 25],
         "n_eval": 1000,
+        "eval_draws": 5,
+        "teacher_heun_nfe": [24, 100],
         "fid_backend": "digits",
         "classifier_steps": 1500,
         "n_show": 8,
@@ -180,6 +186,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "teacher_batch": 16,
         "nfe_list": [1, 2, 4],
         "n_eval": 64,
+        "eval_draws": 2,
+        "teacher_heun_nfe": [4],
         "classifier_steps": 20,
         "n_show": 4,
         # distillation
@@ -206,6 +214,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "teacher_lr": 2e-5,
         "teacher_ema": 0.9999,
         "n_eval": 50_000,
+        "eval_draws": 1,  # 50k samples per FID: one draw
         "fid_backend": "inception",
         # distillation (paper: 200 epochs of 30k images at batch 32)
         "warmup_rf": 1000,

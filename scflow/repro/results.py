@@ -30,10 +30,12 @@ from scflow.repro.presets import PRESET_NAMES
 
 COLUMNS = (
     "run", "notebook", "preset", "method", "nfe", "step", "metric", "value", "flag", "seed",
-    "n_samples", "feature_backend", "git_sha", "config_hash", "device", "timestamp",
+    "draw", "n_samples", "feature_backend", "git_sha", "config_hash", "device", "timestamp",
     "wall_time_s",
 )
-"""CSV columns. ``nfe``/``step``/``n_samples`` are empty where they do not apply; ``flag`` is
+"""CSV columns. ``nfe``/``step``/``n_samples`` are empty where they do not apply; ``draw`` is
+the evaluation bank's noise set a sample metric was measured on (:func:`scflow.evaluate.bank_noise`;
+empty for other rows: every run is scored on the same draws, so rows pair up by it); ``flag`` is
 ``non-finite`` when ``value`` is NaN or infinite (kept as is, never dropped);
 ``wall_time_s`` is the time from the start of the run to the moment the row was recorded."""
 
@@ -209,7 +211,7 @@ class ResultsWriter:
 
     def add(self, metric: str, value: float, *, method: str, nfe: int | None = None,
             step: int | None = None, n_samples: int | None = None, seed: int | None = None,
-            feature_backend: str | None = None) -> None:
+            feature_backend: str | None = None, draw: int | None = None) -> None:
         """Record one number (validated now, written at the end)."""
         if metric not in all_metrics():
             raise ValueError(f"unknown metric {metric!r}; known: {', '.join(all_metrics())}")
@@ -217,11 +219,17 @@ class ResultsWriter:
             warnings.warn(f"{method} nfe={nfe} {metric} is {value}; kept and flagged",
                           stacklevel=2)
         row = {"metric": metric, "value": value, "method": method, "nfe": nfe, "step": step,
-               "n_samples": n_samples, "timestamp": _now(),
+               "draw": draw, "n_samples": n_samples, "timestamp": _now(),
                "wall_time_s": round(time.perf_counter() - self._start, 3)}
         row.update({k: v for k, v in (("seed", seed), ("feature_backend", feature_backend))
                     if v is not None})
         self.rows.append(row)
+
+    def add_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Record metric rows as :func:`scflow.evaluate.evaluate_bank` returns them."""
+        for r in rows:
+            self.add(r["metric"], r["value"], method=r["method"], nfe=r.get("nfe"),
+                     n_samples=r.get("n_samples"), draw=r.get("draw"))
 
     def write(self) -> Path:
         """Write every row to :attr:`path` atomically and return it."""
