@@ -58,6 +58,19 @@ def test_compare_identical_perturbed_missing_and_wall_clock(tmp_path):
     assert MetricDiff("r", "fid", 1, 1, 0.0).exceeds(0.0) is False
 
 
+def test_note_says_what_the_committed_run_did_otherwise(tmp_path):
+    from scflow.repro.verify import _protocol_note
+
+    path = tmp_path / "c.csv"
+    path.write_text("run,torch_threads,code_version\nr,1+2,0123abcd\n")
+    note = _protocol_note(path)
+    assert "torch threads 1+2 (rerun: 1)" in note and "code 0123abcd (rerun: " in note
+    path.write_text(f"run,torch_threads,code_version\nr,1,{provenance.source_fingerprint()}\n")
+    assert _protocol_note(path) is None
+    path.write_text("run,value\nr,1\n")  # committed before these columns
+    assert _protocol_note(path) is None
+
+
 def test_runs_without_a_matching_committed_csv_are_not_verified(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SCFLOW_RESULTS", str(tmp_path / "results"))
     yaml = ROOT / "papermill_runs" / "table4_cd.yaml"

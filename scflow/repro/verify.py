@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from scflow.provenance import source_fingerprint
 from scflow.repro.batch import run_batch
 from scflow.repro.plan import PlannedRun, RunConfigError, plan
 from scflow.repro.results import read_config_hash
@@ -145,11 +146,15 @@ def _committed(runs: Sequence[PlannedRun]) -> list[str]:
     return problems
 
 
-def _threads_note(path: Path) -> str | None:
+def _protocol_note(path: Path) -> str | None:
+    """What the committed CSV says was done otherwise than this rerun (thread count, code)."""
     with open(path, newline="") as fh:
         first = next(csv.DictReader(fh), None) or {}
-    threads = first.get("torch_threads") or ""
-    return None if threads in ("", "1") else f"committed with torch threads {threads}, rerun with 1"
+    threads, code = first.get("torch_threads") or "", first.get("code_version") or ""
+    parts = ([f"torch threads {threads} (rerun: 1)"] if threads not in ("", "1") else []) + \
+        ([f"code {code} (rerun: {source_fingerprint()})"] if code not in ("", source_fingerprint())
+         else [])
+    return f"committed with {', '.join(parts)}" if parts else None
 
 
 def print_table(diffs: Sequence[MetricDiff], tolerance: float, out: TextIO) -> None:
@@ -203,7 +208,7 @@ def verify(paths: Sequence[str | Path], preset: str = "mini", jobs: int = 1,
                          f"{run.log}")
             continue
         diffs += compare_csv(run.name, committed[run.name], run.csv)
-        note = _threads_note(committed[run.name])
+        note = _protocol_note(committed[run.name])
         if note:
             notes.append(f"{run.name}: {note}")
     print(file=out)
