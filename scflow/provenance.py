@@ -50,7 +50,9 @@ def tree_fingerprint(folder: Path) -> str:
 def source_fingerprint() -> str:
     """:func:`tree_fingerprint` of the ``scflow`` package: the code version (no git needed).
 
-    Computed once per process: the code a process runs is the code it started with.
+    Computed once per process, when this module is first imported (with the modules that
+    train and write results): sources edited later, while the process runs, are not the code
+    it runs.
     """
     return tree_fingerprint(PACKAGE_DIR)
 
@@ -129,3 +131,6 @@ def seen_since(position: int) -> list[Segment]:
 def join_unique(values: Iterable[Any]) -> str:
     """Distinct values in first-seen order, joined by ``+`` (``abc+def``, ``1+2``)."""
     return "+".join(dict.fromkeys(str(v) for v in values))
+
+
+source_fingerprint()  # now, see its docstring
