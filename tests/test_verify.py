@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 from pathlib import Path
 
 import papermill
@@ -86,7 +87,7 @@ def test_allow_resume_other_code_reaches_the_notebooks(tmp_path, monkeypatch):
     """The runner's flag sets the variable the kernels (and load_checkpoint) read."""
     monkeypatch.setenv("SCFLOW_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("SCFLOW_RUNS", str(tmp_path / "runs"))
-    monkeypatch.delenv(provenance.ALLOW_OTHER_CODE_ENV, raising=False)
+    monkeypatch.setenv(provenance.ALLOW_OTHER_CODE_ENV, "0")  # restored after the test
     seen = []
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: seen.append(
         provenance.allowed_other_code()))
@@ -126,3 +127,4 @@ def test_verify_reruns_a_committed_smoke_run(tmp_path, monkeypatch, capsys):
     assert "table4_cd fid: 1 of 5 values differ" in out and "NOT verified" in out
     kept = Path(out.rsplit("reruns kept in ", 1)[1].strip())
     assert (kept / "results" / "smoke" / "table4_cd.csv").exists()
+    shutil.rmtree(kept)
