@@ -194,7 +194,7 @@ def verify(paths: Sequence[str | Path], preset: str = "mini", jobs: int = 1,
     root = Path(tempfile.mkdtemp(prefix="scflow-verify-"))
     t0 = time.perf_counter()
     print(f"verifying {len(runs)} runs from scratch in {root} (one torch thread per notebook, "
-          f"jobs {jobs}, shared artefacts {'trained' if trains else 'shipped'})", file=out,
+          f"jobs {jobs}, shared artefacts {'trained' if trains else 'shipped where available'})", file=out,
           flush=True)
     with scratch_env(root, trains):
         reruns = plan(paths, preset, nb_dir)  # the same runs, writing under root
