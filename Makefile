@@ -2,6 +2,7 @@
 #   make reproduce [PRESET=mini|smoke|celebahq256] [JOBS=2]   the main job (notebooks via the papermill runner)
 #   make test                                        the test suite (what CI runs)
 #   make gpu-check                                   first command on a GPU machine (<= 5 min)
+#   make verify [VERIFY_RUNS=...]                    rerun committed runs from scratch, compare every value
 # Both install what is missing first: into the active environment (conda or venv) if one is
 # active, else into ./.venv.
 
@@ -11,6 +12,9 @@ RUNS ?= papermill_runs
 JOBS ?= 2
 # extra runner flags, e.g. RUN_ARGS=--force to redo runs whose results are already committed
 RUN_ARGS ?=
+# the committed runs `make verify` reruns from scratch (teacher, CD, +GAN, full SCFlow)
+VERIFY_RUNS ?= papermill_runs/01_teacher.yaml papermill_runs/table4_cd.yaml \
+	papermill_runs/table4_gan.yaml papermill_runs/table4_bi.yaml
 
 ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
   PYTHON := python
@@ -20,7 +24,7 @@ else
   STAMP := .venv/.installed
 endif
 
-.PHONY: reproduce test install lint strip benchmarks clean-cache help gpu-check
+.PHONY: reproduce test install lint strip benchmarks clean-cache help gpu-check verify
 
 help:
 	@echo "make reproduce [PRESET=$(PRESET)]  |  make test  |  make lint  |  make benchmarks"
@@ -36,6 +40,11 @@ install: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PYTHON) -m scflow.repro.run $(RUNS) --preset $(PRESET) --jobs $(JOBS) $(RUN_ARGS)
+
+# temporary cache and results (nothing of cache/ or results/ is used or changed); exit 1 if a
+# value is not bit-identical (RUN_ARGS=--tolerance 1e-6 to accept relative differences)
+verify: $(STAMP)
+	$(PYTHON) -m scflow.repro.run --verify $(VERIFY_RUNS) --preset $(PRESET) --jobs $(JOBS) $(RUN_ARGS)
 
 test: $(STAMP)
 	$(PYTHON) -m ruff check scflow tests benchmarks notebooks

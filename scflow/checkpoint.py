@@ -1,9 +1,15 @@
-"""Distillation checkpoints: exact resume, atomic writes, strict configs.
+"""Distillation checkpoints: exact resume, atomic writes, strict configs, known code.
 
 A checkpoint holds the student, target, eval_ema and discriminator weights, both optimizers,
-the number of completed updates and every RNG state (torch CPU, CUDA if any, Python, NumPy),
-plus the configs needed to refuse a mismatched resume. It is written to a temporary file in the
-same folder and renamed, so a killed run never leaves a half-written checkpoint.
+the number of completed updates, the loss history of every one of them, every RNG state (torch
+CPU, CUDA if any, Python, NumPy), the lineage of the run (which code version and torch thread
+count trained which updates, :mod:`scflow.provenance`), plus the configs needed to refuse a
+mismatched resume. It is written to a temporary file in the same folder and renamed, so a killed
+run never leaves a half-written checkpoint, nor weights without their history.
+
+A checkpoint written by other code (another source fingerprint) is not resumed unless allowed
+(``allow_other_code``, or ``SCFLOW_ALLOW_OTHER_CODE=1``): continuing it would give numbers that
+neither version computes. Another torch thread count is warned about and recorded.
 
 Two bugs of the authors' code are avoided on purpose: resuming never touches the teacher (their
 resume overwrote it with the student and re-initialised the target EMA), and the teacher itself
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +28,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from scflow import provenance
 from scflow.nets import VelocityNet, _jsonable, check_config_match
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: with the loss history and the lineage (format 1 had neither: refused, see :func:`load_checkpoint`)."""
+
+
+class OtherCodeError(ValueError):
+    """A checkpoint was written by another version of the code (resuming it is not allowed)."""
 
 
 def load_teacher(path: str | Path, expected: dict[str, Any] | None) -> VelocityNet:
@@ -92,7 +105,7 @@ def checkpoint_state(d: Any) -> dict[str, Any]:
         "student": _sd(d.student), "target": _sd(d.target), "eval_ema": _sd(d.eval_ema),
         "disc": _sd(d.disc) if isinstance(d.disc, nn.Module) else None,
         "opt": d.opt.state_dict(), "d_opt": None if d.d_opt is None else d.d_opt.state_dict(),
-        "rng": capture_rng(),
+        "rng": capture_rng(), "history": list(d.history), "lineage": [dict(s) for s in d.lineage],
     }
 
 
@@ -101,12 +114,16 @@ def save_checkpoint(d: Any, path: str | Path) -> Path:
     return atomic_save(checkpoint_state(d), path)
 
 
-def load_checkpoint(d: Any, path: str | Path, check_config: bool = True) -> int:
+def load_checkpoint(d: Any, path: str | Path, check_config: bool = True,
+                    allow_other_code: bool | None = None) -> int:
     """Restore ``d`` from ``path`` in place (the teacher is never touched); return the step.
 
-    Refused (``ValueError``) if the checkpoint's student does not have the architecture of
-    ``d``'s teacher, if it was made with another teacher config, or (``check_config``) with
-    another distillation config.
+    Refused (``ValueError``, before ``d`` is changed) if the checkpoint's loss history does not
+    cover its updates, if its student does not have the architecture of ``d``'s teacher, if it
+    was made with another teacher config, or (``check_config``) with another distillation
+    config; refused (:class:`OtherCodeError`) if its last updates were trained by other code,
+    unless ``allow_other_code`` (default: ``$SCFLOW_ALLOW_OTHER_CODE``). Another torch thread
+    count only warns. ``d.history`` and ``d.lineage`` continue the checkpoint's.
     """
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -118,8 +135,16 @@ def load_checkpoint(d: Any, path: str | Path, check_config: bool = True) -> int:
     if not isinstance(ck, dict):
         raise ValueError(f"checkpoint {path} holds a {type(ck).__name__}, not a checkpoint; "
                          f"delete it to restart this run from update 0")
+    folder = Path(path).parent
+    if ck.get("format") == 1:
+        raise ValueError(f"checkpoint {path} was written before checkpoints recorded their code "
+                         f"version and loss history; delete {folder} to retrain this run from "
+                         f"update 0")
     if ck.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: unknown checkpoint format {ck.get('format')!r}")
+    step = int(ck["step"])
+    _check_covered(ck, step, path, folder)
+    _check_code(ck["lineage"], path, folder, allow_other_code)
     teacher_cfg = net_config(d.teacher)
     if teacher_cfg is not None:
         check_config_match(ck["student_config"] or {}, teacher_cfg, where=f"{path} (student)")
@@ -137,5 +162,46 @@ def load_checkpoint(d: Any, path: str | Path, check_config: bool = True) -> int:
     if d.d_opt is not None and ck["d_opt"] is not None:
         d.d_opt.load_state_dict(ck["d_opt"])
     restore_rng(ck["rng"])
-    d.step_count = int(ck["step"])
-    return d.step_count
+    d.step_count = step
+    d.history = list(ck["history"])
+    d.lineage = [dict(s) for s in ck["lineage"]]
+    provenance.note_lineage(d.lineage)
+    return step
+
+
+def _check_covered(ck: dict[str, Any], step: int, path: str | Path, folder: Path) -> None:
+    """The history holds updates 1..step in order, and the lineage ends at ``step``."""
+    history, lineage = ck.get("history"), ck.get("lineage")
+    steps = [h.get("step") if isinstance(h, dict) else None for h in history or []]
+    ends = lineage[-1].get("last") if lineage else 0
+    if steps != list(range(1, step + 1)) or ends != step:
+        held = f"{len(steps)} entries" if steps else "none"
+        raise ValueError(f"checkpoint {path} has {step} updates but its loss history does not "
+                         f"cover them (updates 1..{step} wanted, {held} found, lineage up to "
+                         f"{ends}); delete {folder} to retrain this run from update 0")
+
+
+def _check_code(lineage: list[dict[str, Any]], path: str | Path, folder: Path,
+                allow: bool | None) -> None:
+    """Refuse a checkpoint whose last updates other code trained; warn on other thread counts."""
+    if not lineage:
+        return  # written at update 0: nothing trained yet
+    last = lineage[-1]
+    here = provenance.current_segment(0, 0)
+    if last["code"] != here["code"]:
+        allow = provenance.allowed_other_code() if allow is None else allow
+        if not allow:
+            raise OtherCodeError(
+                f"checkpoint {path} was trained (updates {last['first']}-{last['last']}) by "
+                f"{provenance.describe(last)}, this is {provenance.describe(here)}: resuming "
+                f"would mix two code versions in one run. Delete {folder} to retrain from update "
+                f"0, or allow it with {provenance.ALLOW_OTHER_CODE_ENV}=1 (runner: "
+                f"--allow-resume-other-code); the results then list both in code_version")
+        warnings.warn(f"{path}: resuming a checkpoint trained by {provenance.describe(last)} "
+                      f"with {provenance.describe(here)} (allowed); results list both",
+                      stacklevel=3)
+    if last["threads"] != here["threads"]:
+        warnings.warn(f"{path}: updates {last['first']}-{last['last']} were trained with "
+                      f"{last['threads']} torch threads, this process has {here['threads']}: "
+                      f"the result will not be bit-identical to a run with one thread count "
+                      f"(both are recorded in torch_threads)", stacklevel=3)

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from accelerate import Accelerator
 from torch import Tensor, nn
 
+from scflow import provenance
 from scflow.checkpoint import load_checkpoint, save_checkpoint
 from scflow.compile import compile_net
 from scflow.discriminator import LatentDiscriminator, discriminator_loss
@@ -67,6 +68,10 @@ class Distiller:
         self.accelerator = Accelerator(cpu=device == "cpu")
         dev = self.device = self.accelerator.device
         self.data, self.ckpt_dir, self.step_count = data, ckpt_dir, 0
+        # saved with the weights (one atomic unit): the loss terms of every update, and which
+        # code version and thread count trained which updates (scflow.provenance)
+        self.history: list[dict[str, float]] = []
+        self.lineage: list[provenance.Segment] = []
         self.teacher = teacher.to(dev).eval().requires_grad_(False)
         if null_cond is None:
             null_cond = getattr(teacher, "null_cond", None)
@@ -128,6 +133,8 @@ class Distiller:
             self._allreduce_grads(self.disc)
             self.d_opt.step()
         self.step_count = it
+        self.history.append({"step": it, **logs})
+        provenance.extend_lineage(self.lineage, it)
         return logs
 
     def train(self, steps: int, progress: bool = False,
@@ -136,14 +143,14 @@ class Distiller:
         """Run ``steps`` more updates; checkpoint to ``ckpt_dir/last.pt`` periodically and at the end.
 
         On a non-finite loss the error propagates and ``last.pt`` stays the last good state.
+        Returns the loss terms of these updates (:attr:`history` holds every update's).
         """
-        history = []
+        start = len(self.history)
         first = self.step_count + 1  # experiment.distill trains in chunks of ckpt_every: say which
         bar = progress_bar(steps, desc=f"distill (updates {first}-{first + steps - 1})",
                            disable=not progress or not self.accelerator.is_main_process)
         for _ in bar:
             logs = self.train_step()
-            history.append({"step": self.step_count, **logs})
             if callback is not None:
                 callback(self.step_count, logs)
             every = self.cfg.ckpt_every
@@ -153,7 +160,8 @@ class Distiller:
         if self.ckpt_dir and steps and not (self.cfg.ckpt_every
                                             and self.step_count % self.cfg.ckpt_every == 0):
             self.save()
-        return history
+        provenance.note_lineage(self.lineage)  # for the results this process writes
+        return self.history[start:]
 
     # --- sampling and persistence ----------------------------------------------------------
     def sample(self, z1: Tensor, nfe: int, cond: Tensor | None = None, net: str = "eval_ema",
@@ -176,13 +184,14 @@ class Distiller:
         self.accelerator.wait_for_everyone()
         return path
 
-    def resume(self, path: str) -> int:
+    def resume(self, path: str, allow_other_code: bool | None = None) -> int:
         """Continue exactly where ``path`` stopped (teacher untouched); returns the step.
 
         Says so on stdout (the run's log), so that a resumed run is never mistaken for a
-        fresh one.
+        fresh one. A checkpoint trained by other code is refused unless ``allow_other_code``
+        (default: ``$SCFLOW_ALLOW_OTHER_CODE``; :func:`scflow.checkpoint.load_checkpoint`).
         """
-        step = load_checkpoint(self, path)
+        step = load_checkpoint(self, path, allow_other_code=allow_other_code)
         if self.accelerator.is_main_process:
             print(f"resumed from update {step} (checkpoint {path})", flush=True)
         return step

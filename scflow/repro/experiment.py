@@ -210,8 +210,10 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
     students. ``method`` fixes the switches that define a notebook's method (e.g. notebook 02's CD:
     ``lambda_gan = lambda_rf = lambda_bi = 0``, ``t_trunc = 0``); they override ``p``.
     Checkpoints go to ``cache/distill-<hash>/last.pt`` every ``ckpt_every`` updates, with the
-    loss history beside them: a killed run continues from its last checkpoint, and a finished
-    one is loaded instead of retrained. ``snapshots`` lists updates after which the evaluation
+    loss history inside them (``history.json`` beside them is a copy for reading, never read
+    back): a killed run continues from its last checkpoint, and a finished one is loaded
+    instead of retrained; either only if the same code wrote it (else refused, see
+    :func:`scflow.checkpoint.load_checkpoint`). ``snapshots`` lists updates after which the evaluation
     EMA's weights are also kept (``eval_ema-<step>.pt`` beside ``last.pt``, see
     :func:`snapshot_path`), so one run yields a whole training-budget curve. Returns
     ``(distiller, history)``.
@@ -234,11 +236,8 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
         cond = s.data.labels if s.p["class_cond"] else None
         d = Distiller(s.teacher, LatentData(s.latents, cond), cfg, device=q["device"],
                       ckpt_dir=str(ckpt_dir), compile=q.get("compile", "no"))
-        hist_file = ckpt_dir / "history.json"
-        history: list[dict[str, float]] = []
         if (ckpt_dir / "last.pt").exists():
-            d.resume(str(ckpt_dir / "last.pt"))
-            history = json.loads(hist_file.read_text())[: d.step_count]
+            d.resume(str(ckpt_dir / "last.pt"))  # with its history; refused if other code wrote it
         bad = [k for k in snapshots if not 1 <= k <= q["distill_steps"]]
         if bad:
             raise ValueError(f"snapshots {bad} outside 1..distill_steps={q['distill_steps']}")
@@ -251,14 +250,15 @@ def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
 
         chunk = q["ckpt_every"] or q["distill_steps"]
         while d.step_count < q["distill_steps"]:
-            history += d.train(min(chunk, q["distill_steps"] - d.step_count), progress=progress,
-                               callback=keep_snapshot)
-            atomic_write_bytes(hist_file, json.dumps(history).encode())  # after last.pt: consistent
+            d.train(min(chunk, q["distill_steps"] - d.step_count), progress=progress,
+                    callback=keep_snapshot)
+            # a copy for reading only: the checkpoint's own history is the one used
+            atomic_write_bytes(ckpt_dir / "history.json", json.dumps(d.history).encode())
         missing = [k for k in snapshots if not snapshot_path(ckpt_dir, k).exists()]
         if missing:  # trained earlier without them: nothing to resume from
             raise FileNotFoundError(f"{ckpt_dir}: no eval_ema snapshot at updates {missing}; the "
                                     f"run was trained without them: delete the folder to retrain")
-    return d, history
+    return d, list(d.history)
 
 
 def snapshot_path(ckpt_dir: Path, step: int) -> Path:

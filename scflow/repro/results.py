@@ -1,7 +1,8 @@
 """One tidy, long-format CSV per run, written atomically at the end of the run.
 
 Each row is one number: ``(method, nfe, step, metric) -> value`` plus the bookkeeping that makes
-it traceable (run, notebook, preset, seed, git sha, config hash, device, time). Rows accumulate
+it traceable (run, notebook, preset, seed, git sha, code version, torch threads, config hash,
+device, time). Rows accumulate
 in memory and the file appears only once, complete (temp file + rename): a crashed run leaves
 no CSV, so the runner reruns it. Files live in ``results/<preset>/<run>.csv``; figures in
 ``results/<preset>/figures/``; ``results/smoke/`` is git-ignored, so smoke numbers never reach
@@ -17,7 +18,6 @@ import csv
 import io
 import math
 import os
-import subprocess
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -25,19 +25,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scflow import provenance
 from scflow.cache import REPO_ROOT, atomic_write_bytes
 from scflow.repro.presets import PRESET_NAMES
 
 COLUMNS = (
     "run", "notebook", "preset", "method", "nfe", "step", "metric", "value", "flag", "seed",
-    "draw", "n_samples", "feature_backend", "git_sha", "config_hash", "device", "timestamp",
-    "wall_time_s",
+    "draw", "n_samples", "feature_backend", "git_sha", "code_version", "torch_threads",
+    "config_hash", "device", "timestamp", "wall_time_s",
 )
 """CSV columns. ``nfe``/``step``/``n_samples`` are empty where they do not apply; ``draw`` is
 the evaluation bank's noise set a sample metric was measured on (:func:`scflow.evaluate.bank_noise`;
 empty for other rows: every run is scored on the same draws, so rows pair up by it); ``flag`` is
 ``non-finite`` when ``value`` is NaN or infinite (kept as is, never dropped);
-``wall_time_s`` is the time from the start of the run to the moment the row was recorded."""
+``code_version`` is the source fingerprint of every code version that computed the run (the
+ones that trained a resumed student first, joined by ``+``, :mod:`scflow.provenance`),
+``torch_threads`` likewise the torch thread counts; ``wall_time_s`` is the time from the start
+of the run to the moment the row was recorded."""
+
+LATER_COLUMNS = ("draw", "code_version", "torch_threads")
+"""Columns that CSVs written before them lack; readers take them as empty (:func:`is_results_header`)."""
+
+
+def is_results_header(fields: Sequence[str]) -> bool:
+    """True for :data:`COLUMNS`, or :data:`COLUMNS` without some :data:`LATER_COLUMNS` (older CSVs)."""
+    fields = list(fields)
+    return fields == [c for c in COLUMNS if c in fields or c not in LATER_COLUMNS]
 
 EXTRA_METRICS: dict[str, str] = {
     "loss": "training loss (total of Algorithm 1, or Eq. 1 for the teacher); `step` = iteration",
@@ -108,23 +121,9 @@ def output_dir(preset: str) -> Path:
 
 
 def git_sha() -> str:
-    """Short HEAD sha, ``+dirty`` if tracked files (outside results/) changed; else ``unknown``.
-
-    ``SCFLOW_GIT_SHA`` overrides it, for a copy of a checkout without its ``.git`` (e.g. the
-    working tree sent to a GPU machine).
-    """
-    if os.environ.get("SCFLOW_GIT_SHA"):
-        return os.environ["SCFLOW_GIT_SHA"]
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip()
-    try:
-        sha = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return sha + ("+dirty" if dirty else "")
+    """Short HEAD sha of the repository, ``+dirty`` if tracked files (outside results/) changed;
+    ``unknown`` outside git; ``$SCFLOW_GIT_SHA`` if set (:func:`scflow.provenance.git_revision`)."""
+    return provenance.git_revision(REPO_ROOT)
 
 
 def _now() -> str:
@@ -208,6 +207,7 @@ class ResultsWriter:
         }
         self.rows: list[dict[str, Any]] = []
         self._start = time.perf_counter()
+        self._lineage_mark = provenance.mark()  # students trained or resumed from here on
 
     def add(self, metric: str, value: float, *, method: str, nfe: int | None = None,
             step: int | None = None, n_samples: int | None = None, seed: int | None = None,
@@ -231,9 +231,17 @@ class ResultsWriter:
             self.add(r["metric"], r["value"], method=r["method"], nfe=r.get("nfe"),
                      n_samples=r.get("n_samples"), draw=r.get("draw"))
 
+    def code_meta(self) -> dict[str, str]:
+        """``code_version`` and ``torch_threads`` of this run: those of every student it trained
+        or resumed (earlier code first, :mod:`scflow.provenance`), then this process's."""
+        segs = [*provenance.seen_since(self._lineage_mark), provenance.current_segment(0, 0)]
+        return {"code_version": provenance.join_unique(s["code"] for s in segs),
+                "torch_threads": provenance.join_unique(s["threads"] for s in segs)}
+
     def write(self) -> Path:
         """Write every row to :attr:`path` atomically and return it."""
-        return write_results(self.rows, self.path, {**self.meta, "git_sha": git_sha()})
+        return write_results(self.rows, self.path,
+                             {**self.meta, "git_sha": git_sha(), **self.code_meta()})
 
     def __enter__(self) -> ResultsWriter:
         return self

@@ -20,19 +20,22 @@ alias, noted in their log); a run whose CSV already carries the same hash is ski
 code is 1 (2 for invalid or no run files, or a GPU, data or weights missing on this machine).
 ``--jobs N`` runs N notebooks at once, each in its own process (see
 :func:`scflow.repro.batch.run_batch`); a run file with ``barrier: true`` starts after all earlier
-ones. Planning is :mod:`scflow.repro.plan`, execution :mod:`scflow.repro.execute`.
+ones. Planning is :mod:`scflow.repro.plan`, execution :mod:`scflow.repro.execute`. ``--verify``
+reruns committed runs from scratch and compares every value (:mod:`scflow.repro.verify`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from scflow.cache import REPO_ROOT
+from scflow.provenance import ALLOW_OTHER_CODE_ENV
 from scflow.repro.batch import run_batch
 from scflow.repro.execute import execute_job
 from scflow.repro.plan import PlannedRun, RunConfigError, plan
@@ -71,6 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1,
                     help="notebooks executed at once, each in its own process with "
                          "cpu_count/jobs threads (default 1)")
+    ap.add_argument("--allow-resume-other-code", action="store_true",
+                    help=f"resume distillation checkpoints written by other code (sets "
+                         f"{ALLOW_OTHER_CODE_ENV}=1; the CSV's code_version lists every version)")
+    ap.add_argument("--verify", action="store_true",
+                    help="rerun the named committed runs from scratch in temporary folders and "
+                         "compare every value with the committed CSVs (exit 1 on a difference)")
+    ap.add_argument("--tolerance", type=float, default=0.0,
+                    help="--verify: largest relative difference accepted (default 0: bit-identical)")
     ap.add_argument("--execute-job", default=None, help=argparse.SUPPRESS)  # child of --jobs
     ap.add_argument("--notebooks-dir", type=Path, default=None,
                     help="where notebooks are looked up (default: $SCFLOW_NOTEBOOKS or notebooks/)")
@@ -81,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs < 1:
         print(f"--jobs must be >= 1, got {args.jobs}", file=sys.stderr)
         return 2
+    if args.verify:
+        from scflow.repro.verify import verify
+
+        return verify(args.paths, args.preset, args.jobs, args.tolerance, args.notebooks_dir)
+    if args.allow_resume_other_code:
+        os.environ[ALLOW_OTHER_CODE_ENV] = "1"  # the kernels inherit it
     try:
         runs = plan(args.paths, args.preset, args.notebooks_dir)
     except RunConfigError as err:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scflow.repro.results import COLUMNS
+from scflow.repro.results import COLUMNS, is_results_header
 
 PAPER_NUMBERS = Path(__file__).with_name("data") / "paper_numbers.csv"
 PAPER_NUMBERS_T2I = Path(__file__).with_name("data") / "paper_numbers_t2i.csv"
@@ -65,15 +65,17 @@ def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
 def load_results(folder: str | Path) -> pd.DataFrame:
     """Every results CSV of a folder concatenated (``run`` = file stem); empty frame if none.
 
-    Files whose columns are not :data:`scflow.repro.results.COLUMNS` are skipped with a warning.
+    Files whose columns are not :data:`scflow.repro.results.COLUMNS` are skipped with a warning;
+    older files without its later columns are read with those columns empty.
     """
     frames = []
     for path in sorted(Path(folder).glob("*.csv")):
-        df = pd.read_csv(path, dtype={"method": str, "metric": str})
-        if list(df.columns) != list(COLUMNS):
+        df = pd.read_csv(path, dtype={"method": str, "metric": str, "code_version": str,
+                                      "torch_threads": str})
+        if not is_results_header(df.columns):
             print(f"warning: {path} is not a results CSV, skipped", file=sys.stderr)
             continue
-        frames.append(df.assign(run=path.stem))
+        frames.append(df.reindex(columns=list(COLUMNS)).assign(run=path.stem))
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     return pd.concat(frames, ignore_index=True)
