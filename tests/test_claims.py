@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scflow.repro import claim_rules, claims, report, tables
+from scflow.repro import claim_rules, claims, claims_text, markdown_tables, report, tables
 from scflow.repro.claim_rules import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Quantity
 from scflow.repro.results import write_results
 
@@ -75,6 +75,23 @@ def test_headline_claims_not_reproduced_on_a_miniature_like_grid(tmp_path):
     # 16.1 / 15.7 = 1.03 < 1.3; 31.9 > 24.8; 40 > 31.9; 40 / 10.4 = 3.8 > 1.5;
     # 18.5 / 15.7 = 1.18 > 1.05; CD 1.000 < BI 1.03; 0.105 > 0.0896 (rectified + distill)
     assert {k: v[k] for k in NEW_CLAIMS} == dict.fromkeys(NEW_CLAIMS, NOT_REPRODUCED)
+
+
+@pytest.mark.parametrize("std16,expected", [
+    ({"CD": 1.10, "+GAN": 1.08, "+RF": 1.02, "+BI": 1.00}, REPRODUCED),  # CD rises the most
+    ({"CD": 1.01, "+GAN": 1.01, "+RF": 1.01, "+BI": 1.01}, INCONCLUSIVE),  # every row alike
+    ({"CD": 1.00, "+GAN": 1.01, "+RF": 1.01, "+BI": 1.03}, NOT_REPRODUCED),
+])
+def test_saturation_claim_compares_cds_contrast_gain_with_scflows(tmp_path, std16, expected):
+    """Every row's contrast rises from NFE 1 (0.97) to 16 here; the claim holds only where CD's
+    rises more than SCFlow's (the old rule, CD at 16 > CD at 1, passed all three)."""
+    grid = dict(PAPER_LIKE, std16=std16)
+    df = claims.judge_all(claims.CLAIMS, tables.load_results(_grid(tmp_path, **grid)),
+                          tables.load_paper_numbers()).set_index("key")
+    r = df.loc["fig4_saturation"]
+    assert r.ours_lhs == pytest.approx(std16["CD"] / 0.97)
+    assert r.ours_rhs == pytest.approx(std16["+BI"] / 0.97)
+    assert r.verdict == expected
 
 
 def test_new_claims_read_the_numbers_they_describe(tmp_path):
@@ -184,7 +201,7 @@ def test_seed_replicas_are_found_by_name_and_averaged(tmp_path):
     cd = cmp[(cmp.row == "CD") & (cmp.nfe == 2)].iloc[0]
     assert cd.ours == pytest.approx(32.0) and cd.ours_std == pytest.approx(2.0)
     assert cd.n_seeds == 3
-    md = report.table_markdown(cmp)
+    md = markdown_tables.table_markdown(cmp)
     assert "| CD | `table4_cd` | 32 ± 2 / 41.34 |" in md
     sr = tables.metric_by_method(results, "std_ratio", tables.METHOD_RUNS)
     sd = tables.metric_by_method(results, "std_ratio", tables.METHOD_RUNS, stat="std")
@@ -196,9 +213,9 @@ def test_one_seed_reads_as_before(tmp_path):
     results = tables.load_results(tmp_path)
     cmp = tables.compare_table(results, tables.load_paper_numbers(), "4")
     assert cmp[cmp.row == "CD"].ours_std.isna().all()
-    assert "| CD | `table4_cd` | 30 / 41.34 | 20 / 23.56 |" in report.table_markdown(cmp)
+    assert "| CD | `table4_cd` | 30 / 41.34 | 20 / 23.56 |" in markdown_tables.table_markdown(cmp)
     text = report.build_report("smoke", tmp_path)
-    assert text.count("±") == claims.RULE_LINE.count("±")  # only where the rule explains it
+    assert text.count("±") == claims_text.RULE_LINE.count("±")  # only where the rule explains it
 
 
 def test_replica_whose_seed_disagrees_with_its_name_is_an_error(tmp_path):
@@ -230,8 +247,7 @@ def test_claims_are_judged_per_seed_against_the_spread(tmp_path):
     assert r.seeds == [0, 1, 2] and r.ours_lhs == pytest.approx(1.5)
     assert r.ours_lhs_sd == pytest.approx(0.5) and r.seed_diff == pytest.approx(0.2)
     assert r.margin_verdict == REPRODUCED and r.verdict == INCONCLUSIVE
-    md = claims.claims_markdown(claims.CLAIMS, tables.load_results(tmp_path),
-                                tables.load_paper_numbers(), df.reset_index())
+    md = claims_text.claims_markdown(df.reset_index())
     assert "1.5 ± 0.5 vs 1.3 (3 seeds)" in md and "within the seed spread" in md
 
 
@@ -251,8 +267,8 @@ def test_claims_use_the_seeds_common_to_their_rows(tmp_path):
                          tables.load_paper_numbers()).set_index("key").loc["t4_gan"]
     assert r.seeds == [0] and r.ours_rhs == 30.0 and r.verdict == NOT_REPRODUCED
     assert math.isnan(r.ours_rhs_sd)
-    md = claims.claims_markdown(claims.CLAIMS, tables.load_results(tmp_path),
-                                tables.load_paper_numbers())
+    md = claims_text.claims_markdown(claims.judge_all(
+        claims.CLAIMS, tables.load_results(tmp_path), tables.load_paper_numbers()))
     assert "40 vs 30 (seed 0, the only one common to its rows)" in md
 
 
@@ -264,7 +280,7 @@ def test_report_with_seed_replicas(tmp_path):
         _grid(tmp_path, **shifted, suffix=f"_s{seed}", seed=seed)
     text = report.build_report("smoke", tmp_path)
     assert "0, 1, 2 for `table3_rectified`, `table4_bi`" in text
-    assert "(3 seeds)" in text and "### Where the miniature differs from the paper" in text
+    assert "(3 seeds)" in text and text.index("## Summary") < text.index("## Scale")
     assert "| CD | `table4_cd` | 37.6 ± 1 / 41.34 |" in text  # 36.6, 37.6, 38.6
     from scflow.repro.report_figures import make_report_figures, table_figure
 
@@ -272,18 +288,40 @@ def test_report_with_seed_replicas(tmp_path):
     cmp = tables.compare_table(tables.load_results(tmp_path), tables.load_paper_numbers(), "4")
     fig = table_figure(cmp, "Table 4")
     assert len(fig.axes[0].containers) == 4  # one error-bar container per row of ours
-    assert "mean ± std, 3 seeds" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    assert "std over 3 seeds" in fig.axes[0].get_title()
 
 
-def test_differences_paragraph_lists_every_claim_not_reproduced(tmp_path):
+def test_summary_lists_every_claim_under_its_verdict_with_why(tmp_path):
     _grid(tmp_path, **MINI_LIKE)
     results, paper = tables.load_results(tmp_path), tables.load_paper_numbers()
     df = claims.judge_all(claims.CLAIMS, results, paper)
-    text = claims.differences_markdown(claims.CLAIMS, results, paper, df)
-    off = df[df.verdict != REPRODUCED]
-    assert f"on {len(off)} of {len(df)} claims" in text
-    assert all(c in text for c in off.claim)
-    assert not any(c in text for c in df[df.verdict == REPRODUCED].claim)
-    assert "ours 3.85 vs 1.5; paper 1.11 vs 1.5" in text  # max/min 40 / 10.4
-    everything = pd.DataFrame({"verdict": [REPRODUCED] * 2})
-    assert claims.differences_markdown((), results, paper, everything).startswith("Every one")
+    text = claims_text.summary_markdown(df)
+    counts = {v: int((df.verdict == v).sum()) for v in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)}
+    assert text.startswith(f"Of the {len(df)} claims of the paper judged here, "
+                           f"**{counts[REPRODUCED]} hold in the miniature**, "
+                           f"**{counts[NOT_REPRODUCED]} do not hold** and "
+                           f"**{counts[INCONCLUSIVE]} are undecided**")
+    assert all(c in text for c in df.claim)
+    holds = text[text.index("**What holds**"):text.index("**What does not hold**")]
+    assert all(c in holds for c in df[df.verdict == REPRODUCED].claim)
+    assert not any(c in holds for c in df[df.verdict != REPRODUCED].claim)
+    # why: our numbers, the direction, the margin; the paper's side
+    assert ("ours 3.85 vs 1.5: the first exceeds the second, beyond the 0% margin; "
+            "the paper: 1.11 vs 1.5") in text  # max/min 40 / 10.4
+    assert "the paper gives no number for it" in text  # fig6_consistency
+
+
+def test_why_names_ties_the_seed_spread_and_missing_runs():
+    base = dict(claim="c", source="s", op="<", margin=0.05, ours_lhs=1.0, ours_rhs=1.02,
+                ours_lhs_sd=float("nan"), ours_rhs_sd=float("nan"), seeds=[], n_any_seeds=1,
+                rhs_is_constant=False, missing=[], seed_diff=float("nan"),
+                seed_band=float("nan"), paper_lhs=None, paper_rhs=None, paper_verdict="n/a")
+    row = pd.DataFrame([dict(base, verdict=INCONCLUSIVE, margin_verdict=INCONCLUSIVE)])
+    assert "a tie, within the 5% margin" in claims_text.why(next(row.itertuples()))
+    row = pd.DataFrame([dict(base, verdict=INCONCLUSIVE, margin_verdict=REPRODUCED,
+                             seed_diff=-0.5, seed_band=0.9, seeds=[0, 1, 2])])
+    w = claims_text.why(next(row.itertuples()))
+    assert "by the margin alone reproduced" in w and "-0.5" in w and "0.9" in w
+    row = pd.DataFrame([dict(base, verdict=INCONCLUSIVE, margin_verdict=INCONCLUSIVE,
+                             missing=["T4 CD NFE 1"])])
+    assert "missing T4 CD NFE 1" in claims_text.why(next(row.itertuples()))

@@ -42,12 +42,48 @@ def test_pseudo_huber_hand():
     assert pseudo_huber(torch.tensor(1e-4), c).item() == pytest.approx(1e-8 / (2 * c), rel=1e-3)
 
 
+def _pseudo_huber_reference(a: torch.Tensor, b: torch.Tensor, c: float) -> float:
+    """The code's distance written out: element-wise Pseudo-Huber, the mean over each example's
+    elements, then the mean over the batch (plain Python, no torch reductions)."""
+    per_example = []
+    for x, y in zip(a.flatten(1).tolist(), b.flatten(1).tolist(), strict=True):
+        terms = [math.sqrt((u - v) ** 2 + c * c) - c for u, v in zip(x, y, strict=True)]
+        per_example.append(sum(terms) / len(terms))
+    return sum(per_example) / len(per_example)
+
+
+# Reductions a wrong implementation could use. (A flat mean over every element is not among
+# them: every example of a batch has as many elements, so it is the same number.)
+WRONG_DISTANCES = {
+    "sum per example": lambda d, c: pseudo_huber(d, c).flatten(1).sum(1).mean(),
+    "norm per example": lambda d, c: (torch.sqrt(d.flatten(1).pow(2).sum(1) + c * c) - c).mean(),
+    "norm of the batch": lambda d, c: torch.sqrt(d.pow(2).sum() + c * c) - c,
+    "sum over the batch": lambda d, c: pseudo_huber(d, c).flatten(1).mean(1).sum(),
+    "mean difference first": lambda d, c: pseudo_huber(d.mean(0), c).mean(),
+}
+
+
+def _batch_of_unequal_examples():
+    """Three examples, (2, 3, 5) each, at very different scales (small and large differences,
+    so the quadratic and the linear regime of Pseudo-Huber both count)."""
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(3, 2, 3, 5, generator=g) * torch.tensor([0.003, 0.5, 4.0]).view(3, 1, 1, 1)
+    return a, torch.zeros_like(a)
+
+
 def test_pseudo_huber_means_per_example_then_batch():
-    # two examples with different element counts would weigh differently; with equal shapes the
-    # per-example mean then batch mean equals the global mean -- check against a manual loop
-    a, b = torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4)
-    per_ex = [pseudo_huber(a[i] - b[i], 0.05).mean() for i in range(3)]
-    torch.testing.assert_close(distance(a, b, "pseudo_huber", 0.05), torch.stack(per_ex).mean())
+    a, b = _batch_of_unequal_examples()
+    c = 0.05
+    assert distance(a, b, "pseudo_huber", c).item() == pytest.approx(
+        _pseudo_huber_reference(a, b, c), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", WRONG_DISTANCES)
+def test_pseudo_huber_reference_rejects_wrong_reductions(name):
+    """The check above can fail: each plausible wrong reduction misses the reference."""
+    a, b = _batch_of_unequal_examples()
+    wrong = WRONG_DISTANCES[name](a - b, 0.05).item()
+    assert wrong != pytest.approx(_pseudo_huber_reference(a, b, 0.05), rel=1e-3)
 
 
 def test_distance_rejects_unknown():

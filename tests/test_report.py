@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from scflow.cache import REPO_ROOT
-from scflow.repro import claim_rules, claims, report, tables
+from scflow.repro import claim_rules, claims, markdown_tables, report, tables
 from scflow.repro.claim_rules import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, verdict
 from scflow.repro.presets import preset_values
 from scflow.repro.results import write_results
@@ -115,7 +115,7 @@ def test_compare_table_matches_ours_and_paper_to_the_right_rows(partial, paper):
 
 
 def test_table_markdown_says_missing_and_not_evaluated(partial, paper):
-    md = report.table_markdown(tables.compare_table(tables.load_results(partial), paper, "4"))
+    md = markdown_tables.table_markdown(tables.compare_table(tables.load_results(partial), paper, "4"))
     lines = {line.split("|")[1].strip(): line for line in md.splitlines()[2:]}
     assert "80 / 41.34" in lines["CD"] and "n/e / 51.34" in lines["CD"]
     assert lines["+GAN"].count("missing") == 5
@@ -252,15 +252,15 @@ def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
 
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(tmp_path / "t2i.csv", index=False)
     results = tables.load_results(tmp_path)
-    md = report.t2i_markdown(results, tables.load_paper_t2i(), "1")
+    md = markdown_tables.t2i_markdown(results, tables.load_paper_t2i(), "1")
     assert "| Ours-0.9B | `scflow` | 1 | 9 / 11.91 |" in md
     assert "| LCM (CD) | `cd` | 1 | 30 / 35.56 |" in md
     assert "| 2-RF teacher | `2-rf` | 25 | 3 / 11.08 |" in md
     # the paper's row names stay, but our side is said to be the miniature, not a 0.9B model
-    assert "| paper row | ours (miniature) |" in md and report.T2I_ROWS_NOTE in md
+    assert "| paper row | ours (miniature) |" in md and markdown_tables.T2I_ROWS_NOTE in md
     scale = "\n".join(report.scale_lines("smoke", results))
     assert f"`{preset_values('smoke')['t2i_arch']}` (" in scale and "parameters)" in scale
-    assert "25.0x" in report.t2i_speed_line(results)  # 0.25 s at NFE 25 vs 0.01 s at NFE 1
+    assert "25.0x" in markdown_tables.t2i_speed_line(results)  # 0.25 s at NFE 25 vs 0.01 s at NFE 1
     df = claims.judge_all(claims.CLAIMS, results, tables.load_paper_numbers())
     verdicts = dict(zip(df.key, df.verdict, strict=True))
     assert verdicts["t1_2rf"] == verdicts["t1_lcm"] == verdicts["t1_instaflow"] == REPRODUCED

@@ -58,7 +58,7 @@ def run_batch(runs: Sequence[PlannedRun], force: bool = False, out: Any = None,
     flight waits for it (then it is an alias), and a ``barrier`` run waits for every earlier one.
     """
     out = out or sys.stdout
-    t0, n = time.perf_counter(), len(runs)
+    t0, n, wall0 = time.perf_counter(), len(runs), time.time()
     number = {id(r): i for i, r in enumerate(runs, 1)}
     done: dict[str, PlannedRun] = {}  # config hash -> run whose CSV holds the results
     failed: dict[str, PlannedRun] = {}
@@ -97,7 +97,10 @@ def run_batch(runs: Sequence[PlannedRun], force: bool = False, out: Any = None,
                   file=out, flush=True)
             return
         written = read_config_hash(run.csv)
-        if written is None:
+        if run.writes is not None:  # a run without a CSV (the report): its file is fresh
+            if not run.writes.exists() or run.writes.stat().st_mtime < wall0:
+                print(f"{head(run)}: warning: the notebook wrote no {run.writes}", file=out)
+        elif written is None:
             print(f"{head(run)}: warning: the notebook wrote no {run.csv}", file=out)
         elif written != h:
             failed[h] = run

@@ -1,5 +1,5 @@
 """Executing one planned run: papermill in this process or in a child process, its log, and the
-executed notebook kept beside its results.
+executed notebook kept beside its results (published by :mod:`scflow.repro.publish`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from scflow.cache import REPO_ROOT, atomic_write_bytes, entry_lock
+from scflow.cache import REPO_ROOT, entry_lock
 from scflow.progress import HEADLESS_ENV
 from scflow.repro.params import EXPLICIT_ENV
 from scflow.repro.plan import PlannedRun
-from scflow.repro.results import RUNNER_ENV, results_path
+from scflow.repro.publish import publish_notebook, published_path
+from scflow.repro.results import RUNNER_ENV
 
 
 @contextlib.contextmanager
@@ -42,6 +43,33 @@ def _kernel_env(nb_dir: Path, explicit: Sequence[str] = ()) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernel talks over local sockets (IPC), not TCP ports.
+
+    Nothing outside this machine needs to reach a headless kernel; over TCP without keys the
+    kernel warns that its traffic is unencrypted, in every run's output. The sockets get an
+    absolute name of their own in the temporary folder (jupyter_client's default is relative
+    to the working directory, which the runner and its kernels do not share, and is the same
+    for two kernels started at once); the kernel removes them when it shuts down.
+    """
+    import tempfile
+    import uuid
+
+    from jupyter_client import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            return str(Path(tempfile.gettempdir()) / f"scflow-kernel-{uuid.uuid4().hex[:16]}")
+
+    return IPCKernelManager
 
 
 def execute(run: PlannedRun) -> None:
@@ -73,7 +101,7 @@ def execute_job(job: dict[str, Any]) -> None:
                 papermill.execute_notebook(
                     str(notebook), str(output), parameters=job["parameters"],
                     kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT),
-                    stdout_file=log, stderr_file=log)
+                    stdout_file=log, stderr_file=log, kernel_manager_class=_ipc_kernel_manager())
         except BaseException:
             log.write("\n" + traceback.format_exc())
             raise
@@ -81,39 +109,6 @@ def execute_job(job: dict[str, Any]) -> None:
     # keeps its executed notebook under runs/ only
     if job.get("published") and Path(job["csv"]).exists():
         publish_notebook(output, Path(job["published"]))
-
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def published_path(preset: str, run_name: str) -> Path:
-    """``results/<preset>/notebooks/<run_name>.ipynb``: the executed notebook kept with the CSV."""
-    return results_path(preset, run_name).parent / "notebooks" / f"{run_name}.ipynb"
-
-
-def publish_notebook(executed: Path, dest: Path) -> None:
-    """Copy an executed notebook beside the results, outputs kept, run-specific metadata dropped.
-
-    The copy is what a reader opens on the repository's web page (``notebooks/`` stays stripped);
-    papermill's per-cell timings and the execution counts change on every run, so they are
-    removed to keep regenerated copies diffable.
-    """
-    import nbformat
-
-    nb = nbformat.read(executed, as_version=4)
-    nb.metadata.pop("papermill", None)
-    nb.metadata.pop("widgets", None)  # live widget state: nothing to show in a static copy
-    for cell in nb.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code":
-            cell.execution_count = None
-            for out in cell.get("outputs", []):
-                if "execution_count" in out:
-                    out["execution_count"] = None
-                if WIDGET_VIEW in out.get("data", {}):  # keep the bar's text form only
-                    del out["data"][WIDGET_VIEW]
-    atomic_write_bytes(dest, nbformat.writes(nb).encode())
 
 
 def execute_in_subprocess(run: PlannedRun, threads: int) -> None:

@@ -29,7 +29,7 @@ from scflow.repro.paramspec import ParameterError
 from scflow.repro.presets import PARAMS, PRESET_NAMES, preset_values
 from scflow.repro.results import results_path
 
-SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier")
+SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier", "writes")
 
 
 class RunConfigError(ValueError):
@@ -50,6 +50,7 @@ class PlannedRun:
     log: Path
     notes: list[str] = field(default_factory=list)
     barrier: bool = False  # starts only after every earlier run of the batch has finished
+    writes: Path | None = None  # the file it writes in place of a CSV (the report: REPORT.md)
 
     @property
     def name(self) -> str:
@@ -155,10 +156,14 @@ def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
     barrier = spec.get("barrier", False)
     if not isinstance(barrier, bool):
         raise RunConfigError(f"{file}: `barrier:` must be true or false, not {barrier!r}")
-    run = PlannedRun(file, nb, params, overrides, comment,
-                     results_path(preset, run_name), output, output.with_suffix(".log"),
-                     barrier=barrier)
-    return run
+    writes = spec.get("writes")
+    if writes is not None and (not isinstance(writes, str) or Path(writes).name != writes
+                               or writes in (".", "..") or writes.endswith(".csv")):
+        raise RunConfigError(f"{file}: `writes:` names the one file the run writes in "
+                             f"results/<preset>/ instead of a CSV (e.g. REPORT.md), not {writes!r}")
+    csv = results_path(preset, run_name)
+    return PlannedRun(file, nb, params, overrides, comment, csv, output, output.with_suffix(".log"),
+                      barrier=barrier, writes=csv.parent / writes if writes else None)
 
 
 def plan(paths: Sequence[str | Path], preset: str = "mini", nb_dir: Path | None = None,

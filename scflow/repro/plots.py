@@ -1,7 +1,8 @@
 """Figures: sample grids (Figs. 1, 5, 6), trajectories with their z0 sequence (Figs. 4, 7), curves.
 
 Every function returns a matplotlib Figure; notebooks show it and save it with
-:func:`scflow.repro.results.save_figure`.
+:func:`scflow.repro.results.save_figure`. A method's line has its colour of
+:mod:`scflow.repro.colors`, as in the report.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
+
+from scflow.repro.colors import REFERENCE_STYLE, method_color
 
 
 def _to_hw(img: Tensor) -> Tensor:
@@ -84,7 +87,9 @@ def metric_vs_nfe(table: dict[str, dict[int, float]], metric: str, title: str = 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for method, series in table.items():
         xs = sorted(series)
-        ax.plot(xs, [series[x] for x in xs], marker="o", label=method)
+        ax.plot(xs, [series[x] for x in xs], marker="o", label=method, color=method_color(method))
+    if metric == "std_ratio":
+        ax.axhline(1.0, label="the data (1.0)", **REFERENCE_STYLE)
     ax.set_xscale("log", base=2)
     ax.set(xlabel="NFE", ylabel=metric, title=title or f"{metric} vs NFE")
     ax.legend(fontsize=8)
@@ -100,11 +105,13 @@ def budget_figure(df: Any, nfes: Sequence[int] = (1, 16)) -> plt.Figure:
     """
     panels = [("fid", n) for n in nfes] + [("std_ratio", max(nfes))]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    styles = {lr: ("-", "--", ":", "-.")[i % 4] for i, lr in enumerate(sorted(set(df.lr)))}
     for ax, (metric, nfe) in zip(axes[0], panels, strict=True):
         sub = df[(df.metric == metric) & (df.nfe == nfe)]
         for (method, lr), g in sub.groupby(["method", "lr"]):
             g = g.sort_values("step")
-            ax.plot(g.step, g.value, marker="o", label=f"{method}, lr {lr:g}")
+            ax.plot(g.step, g.value, marker="o", label=f"{method}, lr {lr:g}",
+                    color=method_color(str(method)), linestyle=styles[lr])
         steps = sorted(sub.step.unique())
         ax.set_xscale("log")
         ax.set_xticks(steps, [f"{s:g}" for s in steps])  # the evaluated budgets, nothing else
@@ -112,8 +119,9 @@ def budget_figure(df: Any, nfes: Sequence[int] = (1, 16)) -> plt.Figure:
         ax.set_xlabel("updates")
         ax.set_title(f"{metric} at NFE {nfe}")
         if metric == "std_ratio":
-            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+            ax.axhline(1.0, label="the data (1.0)", **REFERENCE_STYLE)
     axes[0][0].set_ylabel("value")
-    axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
+    fig.legend(*axes[0][-1].get_legend_handles_labels(), loc="center left", fontsize=9,
+               bbox_to_anchor=(1.0, 0.5), frameon=False)  # beside the panels, not over a line
     return fig

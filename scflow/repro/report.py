@@ -8,13 +8,14 @@ FID per NFE) to our numbers, and judges each claim of the paper by the explicit 
 partial grid. :func:`write_report` writes ``results/<preset>/REPORT.md``.
 
 The numbers themselves (the paper's and ours, seed replicas, comparison tables) come from
-:mod:`scflow.repro.tables`.
+:mod:`scflow.repro.tables`, their Markdown from :mod:`scflow.repro.markdown_tables`, the words
+about the claims from :mod:`scflow.repro.claims_text`. ``main`` also refreshes the generated
+sections of README.md and docs/*.md (:mod:`scflow.repro.generated`).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,17 @@ import pandas as pd
 
 from scflow.cache import atomic_write_bytes
 from scflow.nets import build_velocity_net, count_parameters
-from scflow.repro.claims import CLAIMS, claims_markdown, differences_markdown, judge_all
+from scflow.repro.claims import CLAIMS, judge_all
+from scflow.repro.claims_text import claims_markdown, summary_markdown
+from scflow.repro.generated import GeneratedSectionError, refresh_files, stale_sections
+from scflow.repro.markdown_tables import (
+    T2I_TITLES,
+    frame_markdown,
+    seeds_cell,
+    t2i_markdown,
+    t2i_speed_line,
+    table_markdown,
+)
 from scflow.repro.presets import preset_values
 from scflow.repro.report_figures import report_figures
 from scflow.repro.results import results_dir
@@ -32,7 +43,6 @@ from scflow.repro.tables import (
     METHOD_RUNS,
     MISSING,
     STUDY_NOTEBOOK,
-    T2I_PAPER_COLUMNS,
     TABLE_TITLES,
     compare_table,
     load_paper_numbers,
@@ -40,97 +50,9 @@ from scflow.repro.tables import (
     load_results,
     metric_by_method,
     missing_runs,
-    our_value,
-    replica_map,
     wall_times,
 )
-
-T2I_TITLES = {
-    "1": "Table 1 (text-to-image; paper: COCO 2014, FID-30k)",
-    "2": "Table 2 (text-to-image; paper: COCO 2017, FID-5k, seconds per image)",
-}
-
-
-T2I_ROWS_NOTE = (
-    "Rows keep the paper's names for the paper's models (SD 1.5-sized: InstaFlow-0.9B and "
-    "Ours-0.9B are 0.9B-parameter UNets). Our numbers beside them are the miniature's: the "
-    "text-to-image net of the Scale table trained on digit captions (run `t2i`), the method "
-    "named in the \"ours (miniature)\" column; only the trends compare.")
-"""What our side of Tables 1-2 is: never the paper's 0.9B-parameter model."""
-
-
-def t2i_markdown(results: pd.DataFrame, paper_t2i: pd.DataFrame, table: str) -> str:
-    """One text-to-image table: per (row, NFE), ours / paper for FID, precision, recall and
-    seconds per image; our prompt accuracy beside the paper's CLIP score (not the same metric:
-    see ``scflow.metrics.METRIC_DOCS``)."""
-    sub = paper_t2i[paper_t2i.table == table]
-    done = set(results.run)
-    labels = {"fid": "FID", "precision": "precision", "recall": "recall",
-              "sec_per_image": "s / image"}
-    lines = [T2I_ROWS_NOTE, "",
-             "| paper row | ours (miniature) | NFE | "
-             + " | ".join(f"{labels[m]}: ours / paper" for m in T2I_PAPER_COLUMNS)
-             + " | prompt accuracy (ours) | CLIP (paper) |",
-             "|" + "---|" * (len(T2I_PAPER_COLUMNS) + 5)]
-    for r in sub.itertuples():
-        cells = [f"{_ours_cell(results, r, m, done)} / {_paper_num(float(getattr(r, col)))}"
-                 for m, col in T2I_PAPER_COLUMNS.items()]
-        lines.append(f"| {r.row} | `{r.method}` | {r.nfe} | " + " | ".join(cells) + f" | "
-                     f"{_ours_cell(results, r, 'prompt_accuracy', done)} | "
-                     f"{_paper_num(float(r.clip))} |")
-    return "\n".join(lines)
-
-
-def _ours_cell(results: pd.DataFrame, row: Any, metric: str, done: set[str]) -> str:
-    """Our number for a paper row, ``n/e`` if its run did not evaluate it, else ``missing``."""
-    v = our_value(results, row.run, row.method, int(row.nfe), metric)
-    return _num(v) if v is not None else "n/e" if row.run in done else MISSING
-
-
-def t2i_speed_line(results: pd.DataFrame) -> str:
-    """The seconds-per-image ratio 2-RF NFE 25 / SCFlow NFE 1, ours beside the paper's."""
-    slow = our_value(results, "t2i", "2-rf", 25, "sec_per_image")
-    fast = our_value(results, "t2i", "scflow", 1, "sec_per_image")
-    ours = f"{slow / fast:.1f}x ({_num(slow)} s vs {_num(fast)} s)" if slow and fast else MISSING
-    return (f"Seconds per image, 2-RF at NFE 25 / SCFlow at NFE 1 (with the VAE decode, one "
-            f"harness): ours {ours}; paper 0.88 s / 0.09 s = 9.8x (A100).")
-
-
-def _num(x: float | None, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:.0f}"
-
-
-def _mean_pm(mean: float | None, std: float) -> str:
-    """``mean ± std`` when there is a spread (two or more seeds), else the number alone."""
-    return _num(mean) if math.isnan(std) else f"{_num(mean)} ± {_num(std, 2)}"
-
-
-def _paper_num(x: float) -> str:
-    """The paper's number as printed there (no rounding)."""
-    return "-" if math.isnan(x) else f"{x:g}"
-
-
-def table_markdown(cmp: pd.DataFrame) -> str:
-    """A compare table as Markdown: one line per row, cells ``ours / paper`` per NFE.
-
-    ``ours`` is ``mean ± std`` over seeds where a row has two or more, else the number; it reads
-    ``missing`` where the run has not been done and ``n/e`` where the run did not
-    evaluate that NFE; ``paper`` reads ``-`` where the paper reports no number.
-    """
-    nfes = list(dict.fromkeys(cmp.nfe))
-    head = "| row | run | " + " | ".join(f"NFE {n}: ours / paper" for n in nfes) + " |"
-    lines = [head, "|" + "---|" * (len(nfes) + 2)]
-    for (row, run), grp in cmp.groupby(["row", "run"], sort=False):
-        cells = []
-        for n in nfes:
-            r = grp[grp.nfe == n].iloc[0]
-            ours = (_mean_pm(r.ours, r.ours_std) if not math.isnan(r.ours)
-                    else "n/e" if r.run_done else MISSING)
-            cells.append(f"{ours} / {_paper_num(r.paper)}")
-        lines.append(f"| {row} | `{run}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+from scflow.repro.timings import timings_markdown
 
 
 def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
@@ -141,13 +63,7 @@ def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
     backends = sorted({str(b) for b in results.feature_backend.dropna()})
     data = p["dataset"] + (f" ({p['data_dir']})" if p["dataset"] == "folder" else "")
     limit = f", at most {p['data_limit']} images" if p["data_limit"] else ""
-    # the budget study (notebook 09) chooses settings and runs apart from the tables' batch: its
-    # time is said on its own, not added to the grid's or spanned with it
-    study = results[results.notebook == STUDY_NOTEBOOK]
-    results = results[results.notebook != STUDY_NOTEBOOK]
-    times = wall_times(results)
-    total = times[~times.alias].wall_time_s.sum() if len(times) else 0.0
-    study_min = wall_times(study).wall_time_s.sum() / 60 if len(study) else 0.0
+    results = results[results.notebook != STUDY_NOTEBOOK]  # the study has its own seed
     return [
         "| | this report | paper (CelebA-HQ 256) |", "|---|---|---|",
         f"| data | {data}{_data_size(p)}{limit}, {p['resolution']} px | 30k images, 256 px, "
@@ -166,12 +82,7 @@ def scale_lines(preset: str, results: pd.DataFrame) -> list[str]:
         f"{p['t2i_guidance']}; students {p['t2i_distill_steps']} updates; FID on "
         f"{p['n_eval']} prompts, prompt accuracy for CLIP | 2-RF from SD 1.5, 18k iterations "
         f"on LAION; COCO prompts; CLIP score |",
-        f"| seeds | {_seeds_cell(results, p['seed'])} | one (not stated) |",
-        f"| wall time | {total / 60:.1f} min over {int((~times.alias).sum())} runs "
-        f"(sum of the runs' wall_time_s; cached artefacts are reused, aliases not counted); "
-        f"first start to last finish {_span_minutes(results)} (runs overlap with --jobs)"
-        + (f"; the budget study (notebook 09) {study_min:.1f} min more" if len(study) else "")
-        + " | - |",
+        f"| seeds | {seeds_cell(results, p['seed'])} | one (not stated) |",
     ]
 
 
@@ -186,28 +97,6 @@ def _param_count(arch: str) -> str:
     except (KeyError, ValueError):  # not a named config: the count is informative only
         return ""
     return f" ({n / 1e6:.1f}M parameters)" if n >= 1e5 else f" ({n} parameters)"
-
-
-def _seeds_cell(results: pd.DataFrame, preset_seed: int) -> str:
-    """``one (<seed>)``, or which runs have which seeds where replicas exist."""
-    multi = {run: seeds for run, seeds in replica_map(results).items() if len(seeds) > 1}
-    if not multi:
-        return f"one ({preset_seed})"
-    groups: dict[tuple[int, ...], list[str]] = {}
-    for run, seeds in multi.items():
-        groups.setdefault(tuple(seeds), []).append(f"`{run}`")
-    parts = [f"{', '.join(map(str, s))} for {', '.join(runs)}" for s, runs in groups.items()]
-    return "; ".join(parts) + f" (tables: mean ± std); one ({preset_seed}) for the other runs"
-
-
-def _span_minutes(results: pd.DataFrame) -> str:
-    """Minutes from the earliest run start (timestamp - wall_time_s) to the latest row."""
-    try:
-        ts = pd.to_datetime(results.timestamp, utc=True)
-        start = (ts - pd.to_timedelta(pd.to_numeric(results.wall_time_s), unit="s")).min()
-        return f"{(ts.max() - start).total_seconds() / 60:.1f} min"
-    except (ValueError, TypeError, KeyError):
-        return "-"
 
 
 def _data_size(p: dict[str, Any]) -> str:
@@ -229,7 +118,8 @@ def regenerate_command(preset: str) -> str:
 
 def build_report(preset: str, folder: str | Path | None = None,
                  figures: Sequence[tuple[str, str]] = ()) -> str:
-    """REPORT.md's text for the CSVs of ``folder`` (default ``results/<preset>/``).
+    """REPORT.md's text for the CSVs of ``folder`` (default ``results/<preset>/``), top-down: the
+    summary of the claims, the scale, every claim's rule, the tables, the figures, the times.
 
     ``figures``: (caption, path relative to the folder) pairs to embed, e.g. the PNGs that
     notebook 07 saves; missing files are listed as missing.
@@ -237,21 +127,19 @@ def build_report(preset: str, folder: str | Path | None = None,
     folder = Path(folder) if folder is not None else results_dir(preset)
     results = load_results(folder)
     paper = load_paper_numbers()
+    judged = judge_all(CLAIMS, results, paper)
     out = [f"<!-- generated: do not edit. Regenerate with {regenerate_command(preset)} -->",
            f"# SCFlow in miniature: results of preset `{preset}`", "",
            f"Generated from `results/{preset}/*.csv` by `scflow/repro/report.py`. Regenerate: "
-           f"{regenerate_command(preset)}.", "",
+           f"{regenerate_command(preset)}.", "", "## Summary", "", summary_markdown(judged),
            "FID here is computed on the preset's features and sample count: its absolute scale "
-           "is not the paper's, so compare rows and trends, not values.", "",
-           "## Scale", "", *scale_lines(preset, results), ""]
+           "is not the paper's, so compare rows and trends, not values.", ""]
     missing = missing_runs(results, paper)
     if missing:
         out += [f"**Missing runs** ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing)
                 + ". Their cells read `missing`; claims that need them are inconclusive.", ""]
-    judged = judge_all(CLAIMS, results, paper)
-    out += ["## Claims of the paper", "", claims_markdown(CLAIMS, results, paper, judged), "",
-            "### Where the miniature differs from the paper", "",
-            differences_markdown(CLAIMS, results, paper, judged), ""]
+    out += ["## Scale", "", *scale_lines(preset, results), "",
+            "## Claims of the paper, rule by rule", "", claims_markdown(judged), ""]
     paper_t2i = load_paper_t2i()
     for table, title in T2I_TITLES.items():
         out += [f"## {title}", "", t2i_markdown(results, paper_t2i, table), ""]
@@ -272,34 +160,19 @@ def build_report(preset: str, folder: str | Path | None = None,
     for metric in ("consistency_rmse", "std_ratio", "clip_fraction"):
         df = metric_by_method(results, metric, METHOD_RUNS)
         std = metric_by_method(results, metric, METHOD_RUNS, stat="std")
-        out += [f"**{metric}** per NFE", "", _frame_markdown(df, std), ""]
+        out += [f"**{metric}** per NFE", "", frame_markdown(df, std), ""]
     rest = [f for f in figures if not f[0].startswith(("Table", "Fidelity"))]
     if rest:
         out += ["## Figures", ""]
         for caption, rel in rest:
             out += _figure(folder, caption, rel)
-    times = wall_times(results)
-    out += ["## Runs", "", "| run | notebook | config | wall time (s) | git |", "|---|---|---|---|---|"]
-    for r in times.itertuples():
+    out += ["## Timings", "", timings_markdown(results), "", "## Runs", "",
+            "| run | notebook | config | wall time (s) | git |", "|---|---|---|---|---|"]
+    for r in wall_times(results).itertuples():
         alias = " (alias)" if r.alias else ""
         out.append(f"| `{r.run}` | {r.notebook} | {r.config_hash}{alias} | "
                    f"{r.wall_time_s:.0f} | {r.git_sha} |")
     return "\n".join(out) + "\n"
-
-
-def _frame_markdown(df: pd.DataFrame, std: pd.DataFrame | None = None) -> str:
-    """Labels x NFE as Markdown; cells ``mean ± std`` where ``std`` has a number."""
-    if df.empty:
-        return f"({MISSING}: no run has these numbers yet)"
-    cols = list(df.columns)
-    lines = ["| method | " + " | ".join(f"NFE {c}" for c in cols) + " |",
-             "|" + "---|" * (len(cols) + 1)]
-    for label, row in df.iterrows():
-        sd = [std.at[label, c] if std is not None and c in std.columns else math.nan
-              for c in cols]
-        lines.append(f"| {label} | " + " | ".join(_mean_pm(row[c], s)
-                                                  for c, s in zip(cols, sd, strict=True)) + " |")
-    return "\n".join(lines)
 
 
 def _figure(folder: Path, caption: str, rel: str) -> list[str]:
@@ -318,11 +191,27 @@ def write_report(preset: str, folder: str | Path | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m scflow.repro.report --preset mini``: rewrite REPORT.md from the existing CSVs."""
+    """``python -m scflow.repro.report --preset mini``: rewrite REPORT.md, its figures and the
+    generated sections of README.md and docs/*.md from the existing CSVs; ``--check`` only says
+    which generated sections differ from what the CSVs give (exit 1 if any)."""
     ap = argparse.ArgumentParser(prog="python -m scflow.repro.report", description=main.__doc__)
     ap.add_argument("--preset", default="mini")
+    ap.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 if a generated section is out of date")
     args = ap.parse_args(argv)
-    print("wrote", write_report(args.preset, figures=report_figures(args.preset)))
+    try:
+        if args.check:
+            stale = stale_sections()
+            for name in stale:
+                print(f"out of date: {name} (run python -m scflow.repro.report --preset "
+                      f"{name.split(': ')[1].split('/')[0]})", file=sys.stderr)
+            return 1 if stale else 0
+        print("wrote", write_report(args.preset, figures=report_figures(args.preset)))
+        for path in refresh_files(args.preset):
+            print("refreshed", path)
+    except GeneratedSectionError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

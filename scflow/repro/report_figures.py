@@ -3,21 +3,25 @@
 Figures 1, 5 and 6 are drawn from the samples files the notebooks wrote
 (``results/<preset>/samples/<run>.npz``, :mod:`scflow.repro.samples`) as one grid each: rows =
 methods, columns = NFE (no re-sampling: seconds, not minutes); a run without its file becomes
-a row saying "missing: <run>". Fig. 7 (a trajectory) and the text-to-image samples are the
-notebooks' own figures. Every function returns a matplotlib Figure;
-:func:`make_report_figures` renders and saves them all as ``figures/report_*.png``.
+a row saying "missing: <run>". Fig. 7 (a trajectory) is notebook 05's own figure. Every
+function returns a matplotlib Figure; :func:`make_report_figures` renders and saves them all as
+``figures/report_*.png``. Colours: one per method, :mod:`scflow.repro.colors`.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import NullLocator
 
 from scflow.cache import atomic_write_bytes
+from scflow.repro.colors import PAPER_STYLE, REFERENCE_STYLE, series_colors
 from scflow.repro.results import results_dir
 from scflow.repro.sample_figures import GridRow, nfe_grid, prompt_grid
 from scflow.repro.samples import load_samples
@@ -71,74 +75,165 @@ def sample_figure(folder: str | Path, spec: SampleFigure, n: int = 4) -> plt.Fig
     return nfe_grid(rows, spec.nfes, spec.title, n=n, diff=spec.diff)
 
 
-def table_figure(cmp: pd.DataFrame, title: str) -> plt.Figure:
-    """FID vs NFE for one table: ours (left) beside the paper's (right), one line per row.
+LOG_SPAN = 20.0
+"""A panel whose values span more than this factor gets a log axis (Tables 3 and 5: the
+teacher's one-step FID and a diverged row would squash every other row on a linear one)."""
 
-    Where a row of ours has two or more seeds (``ours_std`` of :func:`scflow.repro.report.
-    compare_table`), the line is the mean and the error bars the seeds' std.
+
+def _nfe_axis(ax: plt.Axes, nfes: list[int]) -> None:
+    """NFE on a log2 axis, ticked at the NFEs drawn, written as plain numbers."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(nfes, [str(n) for n in nfes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("NFE")
+
+
+def _value_axis(ax: plt.Axes, values: list[float], label: str) -> None:
+    """A log axis where the values span more than :data:`LOG_SPAN`, else a linear one."""
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) / min(positive) > LOG_SPAN:
+        ax.set_yscale("log")
+        label += " (log scale)"
+    ax.set_ylabel(label)
+
+
+def _legend(fig: plt.Figure, axes: list[plt.Axes], order: list[str]) -> None:
+    """One legend for the figure, right of the panels, each series once, in ``order`` (the
+    order they were drawn in; matplotlib would put error-bar series last)."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    labels = [x for x in order if x in seen] + [x for x in seen if x not in order]
+    if labels:
+        fig.legend([seen[x] for x in labels], labels, loc="center left", fontsize=9,
+                   bbox_to_anchor=(1.0, 0.5), frameon=False)
+
+
+def _row_groups(cmp: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Rows with the same numbers, ours and the paper's, at every NFE (Table 6's default row
+    under three names: one configuration, run once) as one group labelled with every name."""
+    groups: dict[tuple, list[str]] = {}
+    for row, grp in cmp.groupby("row", sort=False):
+        key = tuple((int(n), *(None if pd.isna(v) else float(v) for v in vals))
+                    for n, *vals in zip(grp.nfe, grp.ours, grp.paper, strict=True))
+        groups.setdefault(key, []).append(str(row))
+    return [(" = ".join(names), cmp[cmp.row == names[0]]) for names in groups.values()]
+
+
+def table_figure(cmp: pd.DataFrame, title: str,
+                 variant_runs: Collection[str] = ()) -> plt.Figure:
+    """FID vs NFE for one table: ours (left) beside the paper's (right, dashed), one colour per
+    row (:mod:`scflow.repro.colors`; rows whose run is in ``variant_runs`` vary a method's
+    settings), one legend; without any paper number, ours alone.
+
+    Where a row of ours has two or more seeds (``ours_std`` of
+    :func:`scflow.repro.tables.compare_table`), the line is the mean and the bars the seeds' std.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    for ax, col, name in ((axes[0], "ours", "ours (miniature)"), (axes[1], "paper", "paper")):
-        # rows with the same numbers at every NFE (Table 6's default row under three names: one
-        # configuration, run once) are drawn once, labelled with every name
-        same: dict[tuple, list[str]] = {}
-        for row, grp in cmp.groupby("row", sort=False):
-            g = grp.dropna(subset=[col])
-            if len(g):
-                same.setdefault(tuple(zip(g.nfe, g[col], strict=True)), []).append(str(row))
-        for names in same.values():
-            row = " = ".join(names)
-            g = cmp[cmp.row == names[0]].dropna(subset=[col])
+    groups = _row_groups(cmp)
+    colors = series_colors([(str(g.method.iloc[0]) if "method" in g else name,
+                             "run" in g and str(g.run.iloc[0]) in variant_runs)
+                            for name, g in groups])
+    panels = [("ours", "ours (miniature)")]
+    if cmp.paper.notna().any():
+        panels.append(("paper", "paper (CelebA-HQ 256, Inception FID)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), squeeze=False)
+    for ax, (col, name) in zip(axes[0], panels, strict=True):
+        values: list[float] = []
+        for (label, g), color in zip(groups, colors, strict=True):
+            g = g.dropna(subset=[col])
+            if not len(g):
+                continue
+            values += list(g[col])
             std = g["ours_std"] if col == "ours" and "ours_std" in g else None
+            style = dict(PAPER_STYLE) if col == "paper" else {"marker": "o"}
             if std is not None and std.notna().any():
-                label = f"{row} (mean ± std, {int(g.n_seeds.max())} seeds)"
-                ax.errorbar(g.nfe, g[col], yerr=std.fillna(0.0), marker="o", capsize=3,
-                            label=label)
+                ax.errorbar(g.nfe, g[col], yerr=std.fillna(0.0), capsize=3, color=color,
+                            label=label, **style)
             else:
-                ax.plot(g.nfe, g[col], marker="o", label=str(row))
-        ax.set_xscale("log", base=2)
-        ax.set(xlabel="NFE", ylabel="FID", title=name)
-        if ax.lines:
-            ax.legend(fontsize=7)
-        else:
-            ax.text(0.5, 0.5, "no numbers", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle(title, fontsize=10)
+                ax.plot(g.nfe, g[col], color=color, label=label, **style)
+        seeds = int(cmp.n_seeds.max()) if col == "ours" and "n_seeds" in cmp else 1
+        ax.set_title(name + (f"\nbars: std over {seeds} seeds (lines: their mean)"
+                             if seeds > 1 else ""), fontsize=10)
+        _nfe_axis(ax, sorted({int(n) for n in cmp.dropna(subset=[col]).nfe}) or [1])
+        _value_axis(ax, values, "FID")
+        if not values:
+            ax.text(0.5, 0.5, "no run done yet", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    _legend(fig, list(axes[0]), [label for label, _ in groups])
     return fig
 
 
-def method_metric_figure(df: pd.DataFrame, metric: str,
-                         std: pd.DataFrame | None = None) -> plt.Figure:
-    """``metric`` vs NFE, one line per method (rows of :func:`scflow.repro.report.metric_by_method`);
-    ``std`` (same shape, ``stat="std"``) adds error bars where a method has two or more seeds."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+def method_metric_figure(df: pd.DataFrame, metric: str, std: pd.DataFrame | None = None,
+                         colors: Mapping[str, str] | None = None) -> plt.Figure:
+    """``metric`` vs NFE, one line per method (rows of
+    :func:`scflow.repro.tables.metric_by_method`) in ``colors[label]``; ``std`` (same shape,
+    ``stat="std"``) adds error bars where a method has two or more seeds. ``std_ratio`` gets
+    its reference line at 1.0 (the data's contrast); ``consistency_rmse`` starts at 0 (NFE 1
+    itself)."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    colors = colors or {}
+    nfes: set[int] = set()
     for label, row in df.iterrows():
         row = row.dropna()
         if not len(row):
             continue
+        x = [int(c) for c in row.index]
+        nfes |= set(x)
         sd = (std.loc[label].reindex(row.index) if std is not None and label in std.index
               else None)
+        kw = {"marker": "o", "label": label, "color": colors.get(str(label))}
         if sd is not None and sd.notna().any():
-            ax.errorbar([int(c) for c in row.index], row.values, yerr=sd.fillna(0.0).values,
-                        marker="o", capsize=3, label=label)
+            ax.errorbar(x, row.values, yerr=sd.fillna(0.0).values, capsize=3, **kw)
         else:
-            ax.plot([int(c) for c in row.index], row.values, marker="o", label=label)
-    ax.set_xscale("log", base=2)
-    ax.set(xlabel="NFE", ylabel=metric, title=f"{metric} per method")
-    if ax.lines:
-        ax.legend(fontsize=7)
+            ax.plot(x, row.values, **kw)
+    if metric == "std_ratio":
+        ax.axhline(1.0, label="the data (1.0)", **REFERENCE_STYLE)
+    if metric == "consistency_rmse":
+        ax.set_ylim(bottom=0)
+    _nfe_axis(ax, sorted(nfes) or [1])
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per method", fontsize=10)
     fig.tight_layout()
+    _legend(fig, [ax], [str(label) for label in df.index])
     return fig
 
 
+def variant_runs(results: pd.DataFrame) -> set[str]:
+    """Runs that vary a method's settings: not the method's own run of :data:`METHOD_RUNS`
+    (e.g. ``table4_bi`` for ``scflow``) nor an alias of it (the same configuration hash)."""
+    hashes = dict(zip(results.run, results.config_hash, strict=True)) if len(results) else {}
+    own: dict[str, str] = {}
+    for _, run, method in METHOD_RUNS:
+        own.setdefault(method, run)
+    out = set()
+    for run, method in zip(results.run, results.method, strict=True):
+        base = own.get(str(method))
+        if base is not None and run != base and (hashes.get(run) is None
+                                                 or hashes.get(run) != hashes.get(base)):
+            out.add(str(run))
+    return out
+
+
+def method_colors(results: pd.DataFrame) -> dict[str, str]:
+    """Label -> colour of every method of :data:`METHOD_RUNS` (the metric figures')."""
+    variants = variant_runs(results)
+    labels = [(label, run, method) for label, run, method in METHOD_RUNS]
+    colors = series_colors([(method, run in variants) for _, run, method in labels])
+    return {label: c for (label, _, _), c in zip(labels, colors, strict=True)}
+
+
 def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[str, str]]:
-    """Render every report figure into ``<folder>/figures/report_*.png``.
+    """Render every report figure into ``<folder>/figures/report_*.png``; a ``report_*.png``
+    there that this call did not render (a figure the report no longer has) is removed.
 
     Returns (caption, path relative to ``folder``) pairs for :func:`scflow.repro.report.write_report`.
     """
     folder = Path(folder)
     results, paper = load_results(folder), load_paper_numbers()
     out: list[tuple[str, str]] = []
+    variants = variant_runs(results)
 
     def save(fig: plt.Figure, name: str, caption: str) -> None:
         buf = io.BytesIO()
@@ -153,11 +248,12 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
         cmp = compare_table(results, paper, table)
         caption = (f"Table {table}: FID vs NFE" if table != "F"
                    else "Fidelity: FID vs NFE, paper vs code switches")
-        save(table_figure(cmp, title), f"report_table{table}_fid", caption)
+        save(table_figure(cmp, title, variants), f"report_table{table}_fid", caption)
+    colors = method_colors(results)
     for metric in ("consistency_rmse", "std_ratio"):
         df = metric_by_method(results, metric, METHOD_RUNS)
         std = metric_by_method(results, metric, METHOD_RUNS, stat="std")
-        save(method_metric_figure(df, metric, std), f"report_{metric}",
+        save(method_metric_figure(df, metric, std, colors), f"report_{metric}",
              f"{metric} vs NFE per method")
     for name, spec in PAPER_FIGURES.items():
         save(sample_figure(folder, spec), f"report_{name}", spec.title)
@@ -167,6 +263,10 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
     t2i = load_samples(folder, T2I_RUN)
     if t2i is not None:
         save(prompt_grid(t2i, T2I_SAMPLES_TITLE), "report_t2i_samples", T2I_SAMPLES_TITLE)
+    rendered = {Path(rel).name for _, rel in out}
+    for stale in (folder / "figures").glob("report_*.png"):
+        if stale.name not in rendered:
+            stale.unlink()
     return out
 
 

@@ -1,0 +1,191 @@
+"""Generated sections of README.md and docs/*.md: prose numbers rendered from the results CSVs.
+
+A section is written between two markers naming a preset and a section of :data:`SECTIONS`::
+
+    <!-- generated: mini/table4 -->
+    ... (rendered from results/mini/*.csv; never edited by hand)
+    <!-- /generated: mini/table4 -->
+
+``python -m scflow.repro.report --preset mini`` rewrites every ``mini/...`` section (and
+REPORT.md); ``--check`` lists the sections that differ from what the CSVs give, and
+``tests/test_generated.py`` fails on such drift. Outside the markers the prose holds no result
+numbers (the same test checks that too).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from scflow.cache import REPO_ROOT, atomic_write_bytes
+from scflow.repro.claims import CLAIMS, judge_all
+from scflow.repro.claims_text import summary_markdown
+from scflow.repro.markdown_tables import (
+    num,
+    seeds_cell,
+    t2i_markdown,
+    t2i_speed_line,
+    table_markdown,
+)
+from scflow.repro.presets import PRESET_NAMES, preset_values
+from scflow.repro.results import results_dir
+from scflow.repro.tables import (
+    STUDY_NOTEBOOK,
+    compare_table,
+    load_paper_numbers,
+    load_paper_t2i,
+    load_results,
+)
+from scflow.repro.timings import timings_markdown
+
+MARKER = re.compile(r"<!-- generated: (?P<name>[^ ]+) -->\n(?P<body>.*?)"
+                    r"<!-- /generated: (?P=name) -->", re.S)
+OPENING = re.compile(r"<!-- generated: (?P<name>[^ ]+) -->")
+
+
+class GeneratedSectionError(ValueError):
+    """A marker names an unknown preset or section, or is not closed."""
+
+
+def _table4(preset: str, results: pd.DataFrame) -> str:
+    cmp = compare_table(results, load_paper_numbers(), "4")
+    return (f"Table 4 in miniature, FID per NFE (digits features; cells: ours / the paper's "
+            f"CelebA-HQ Inception FID as printed there). Ours is the mean ± std over the seeds "
+            f"each row has; seeds: {seeds_cell(results, preset_values(preset)['seed'])}.\n\n"
+            + table_markdown(cmp))
+
+
+def _t2i(preset: str, results: pd.DataFrame) -> str:
+    return t2i_markdown(results, load_paper_t2i(), "1") + "\n\n" + t2i_speed_line(results)
+
+
+def _claims(preset: str, results: pd.DataFrame) -> str:
+    judged = judge_all(CLAIMS, results, load_paper_numbers())
+    return (summary_markdown(judged) + f"\nEvery rule, both sides and the paper's own numbers: "
+            f"`results/{preset}/REPORT.md`.")
+
+
+def _timings(preset: str, results: pd.DataFrame) -> str:
+    return timings_markdown(results)
+
+
+def _budget(preset: str, results: pd.DataFrame) -> str:
+    """The budget study's table (FID per NFE per method, learning rate and updates) and what
+    its rule chose, from the study's CSVs."""
+    study = results[results.notebook == STUDY_NOTEBOOK]
+    sel = study[study.method.str.contains(" lr=", regex=False)].copy()
+    if sel.empty:
+        return "(the budget study has not been run)"
+    sel[["who", "lr"]] = sel.method.str.split(" lr=", n=1, expand=True)
+    sel["nfe"] = pd.to_numeric(sel.nfe)
+    sel["step"] = pd.to_numeric(sel.step).astype(int)
+    nfes = sorted(int(n) for n in sel.nfe.dropna().unique() if n <= 16)
+    fid = sel[sel.metric == "fid"].pivot_table(index=["who", "lr", "step"], columns="nfe",
+                                               values="value", sort=False)
+    std = sel[(sel.metric == "std_ratio") & (sel.nfe == nfes[-1])].set_index(
+        ["who", "lr", "step"]).value
+    head = ("| method, learning rate | updates | " + " | ".join(f"FID NFE {n}" for n in nfes)
+            + f" | max / min | FID{nfes[-1]} / FID2 | std_ratio NFE {nfes[-1]} |")
+    lines = [head, "|" + "---|" * (len(nfes) + 5)]
+    for (who, lr, step), row in fid.iterrows():
+        vals = [row[n] for n in nfes]
+        flat = max(vals) / min(vals)
+        rise = row[nfes[-1]] / row[2] if 2 in row.index else math.nan
+        lines.append(f"| {who}, lr {lr} | {step} | " + " | ".join(num(v) for v in vals)
+                     + f" | {flat:.2f} | {rise:.2f} | {std.get((who, lr, step), math.nan):.3f} |")
+    rule = dict(zip(study.metric, study.value, strict=False))
+    seeds = sorted({int(s) for s in pd.to_numeric(study.seed, errors="coerce").dropna()})
+    out = [f"Seed {', '.join(map(str, seeds))}; one run per (method, learning rate), its "
+           f"evaluation EMA kept at each number of updates.", "", *lines]
+    if "selected_updates" in rule:
+        sec = study[study.metric == "sec_per_update"]
+        grid = study[study.metric == "grid_minutes"]
+        out += ["", f"The rule chose **{int(rule['selected_updates'])} updates** and learning "
+                    f"rate **{rule['selected_lr']:g}** (measured seconds per update: "
+                    + ", ".join(f"{m} {v:.3f}" for m, v in zip(sec.method, sec.value,
+                                                               strict=True))
+                    + "; estimated grid minutes per budget: "
+                    + ", ".join(f"{int(float(s))}: {v:.1f}" for s, v in zip(grid.step, grid.value,
+                                                                            strict=True)) + ")."]
+    return "\n".join(out)
+
+
+SECTIONS: dict[str, Callable[[str, pd.DataFrame], str]] = {
+    "table4": _table4, "t2i": _t2i, "claims": _claims, "timings": _timings, "budget": _budget}
+"""Section name -> its renderer (preset, that preset's results) -> Markdown."""
+
+
+def prose_files(root: Path = REPO_ROOT) -> list[Path]:
+    """The files that may hold generated sections: README.md and docs/*.md."""
+    return [p for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.exists()]
+
+
+def _split(name: str, where: str) -> tuple[str, str]:
+    preset, _, section = name.partition("/")
+    if preset not in PRESET_NAMES or section not in SECTIONS:
+        raise GeneratedSectionError(
+            f"{where}: marker 'generated: {name}' must name <preset>/<section>, preset one of "
+            f"{', '.join(PRESET_NAMES)}, section one of {', '.join(SECTIONS)}")
+    return preset, section
+
+
+def _check_markers(text: str, where: str) -> None:
+    closed = {m.start() for m in MARKER.finditer(text)}
+    for m in OPENING.finditer(text):
+        if m.start() not in closed:
+            raise GeneratedSectionError(f"{where}: marker 'generated: {m['name']}' has no "
+                                        f"closing '<!-- /generated: {m['name']} -->'")
+        _split(m["name"], where)
+
+
+def refresh_text(text: str, where: str, presets: tuple[str, ...] | None = None,
+                 folders: dict[str, Path] | None = None) -> str:
+    """``text`` with every generated section (of ``presets``; all if None) rendered anew from
+    ``folders[preset]`` (default ``results/<preset>/``)."""
+    _check_markers(text, where)
+    cache: dict[str, pd.DataFrame] = {}
+
+    def render(m: re.Match[str]) -> str:
+        preset, section = _split(m["name"], where)
+        if presets is not None and preset not in presets:
+            return m.group(0)
+        if preset not in cache:
+            folder = (folders or {}).get(preset) or results_dir(preset)
+            cache[preset] = load_results(folder)
+        body = SECTIONS[section](preset, cache[preset]).strip()
+        return f"<!-- generated: {m['name']} -->\n{body}\n<!-- /generated: {m['name']} -->"
+
+    return MARKER.sub(render, text)
+
+
+def refresh_files(preset: str, root: Path = REPO_ROOT) -> list[Path]:
+    """Rewrite the ``preset``'s generated sections of :func:`prose_files`; the changed files."""
+    changed = []
+    for path in prose_files(root):
+        text = path.read_text()
+        new = refresh_text(text, str(path.relative_to(root)), (preset,))
+        if new != text:
+            atomic_write_bytes(path, new.encode())
+            changed.append(path)
+    return changed
+
+
+def stale_sections(root: Path = REPO_ROOT) -> list[str]:
+    """``<file>: <preset>/<section>`` of every generated section that differs from what the
+    committed CSVs render (empty: the prose and the results agree)."""
+    stale = []
+    for path in prose_files(root):
+        text, where = path.read_text(), str(path.relative_to(root))
+        fresh = {m["name"]: m.group(0) for m in MARKER.finditer(refresh_text(text, where))}
+        stale += [f"{where}: {m['name']}" for m in MARKER.finditer(text)
+                  if fresh.get(m["name"]) != m.group(0)]
+    return stale
+
+
+def generated_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of every generated section of ``text``, markers included."""
+    return [m.span() for m in MARKER.finditer(text)]

@@ -1,0 +1,142 @@
+"""Results tables as Markdown: ours beside the paper's, per table (Tables 1-6), per method.
+
+Cells read ``ours / paper``; ours is ``mean ± std`` over seeds where a row has two or more,
+``missing`` where its run has not been done and ``n/e`` where the run did not evaluate that NFE;
+the paper's is as printed there, ``-`` where it reports nothing. The numbers come from
+:mod:`scflow.repro.tables`; REPORT.md (:mod:`scflow.repro.report`) and the generated sections
+of the README and docs (:mod:`scflow.repro.generated`) write them with these functions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from scflow.repro.tables import MISSING, T2I_PAPER_COLUMNS, our_value, replica_map
+
+T2I_TITLES = {
+    "1": "Table 1 (text-to-image; paper: COCO 2014, FID-30k)",
+    "2": "Table 2 (text-to-image; paper: COCO 2017, FID-5k, seconds per image)",
+}
+
+
+T2I_ROWS_NOTE = (
+    "Rows keep the paper's names for the paper's models (SD 1.5-sized: InstaFlow-0.9B and "
+    "Ours-0.9B are 0.9B-parameter UNets). Our numbers beside them are the miniature's: the "
+    "text-to-image net of the Scale table trained on digit captions (run `t2i`), the method "
+    "named in the \"ours (miniature)\" column; only the trends compare.")
+"""What our side of Tables 1-2 is: never the paper's 0.9B-parameter model."""
+
+
+def t2i_markdown(results: pd.DataFrame, paper_t2i: pd.DataFrame, table: str) -> str:
+    """One text-to-image table: per (row, NFE), ours / paper for FID, precision, recall and
+    seconds per image; our prompt accuracy beside the paper's CLIP score (not the same metric:
+    see ``scflow.metrics.METRIC_DOCS``)."""
+    sub = paper_t2i[paper_t2i.table == table]
+    done = set(results.run)
+    labels = {"fid": "FID", "precision": "precision", "recall": "recall",
+              "sec_per_image": "s / image"}
+    lines = [T2I_ROWS_NOTE, "",
+             "| paper row | ours (miniature) | NFE | "
+             + " | ".join(f"{labels[m]}: ours / paper" for m in T2I_PAPER_COLUMNS)
+             + " | prompt accuracy (ours) | CLIP (paper) |",
+             "|" + "---|" * (len(T2I_PAPER_COLUMNS) + 5)]
+    for r in sub.itertuples():
+        cells = [f"{_ours_cell(results, r, m, done)} / {paper_num(float(getattr(r, col)))}"
+                 for m, col in T2I_PAPER_COLUMNS.items()]
+        lines.append(f"| {r.row} | `{r.method}` | {r.nfe} | " + " | ".join(cells) + f" | "
+                     f"{_ours_cell(results, r, 'prompt_accuracy', done)} | "
+                     f"{paper_num(float(r.clip))} |")
+    return "\n".join(lines)
+
+
+def _ours_cell(results: pd.DataFrame, row: Any, metric: str, done: set[str]) -> str:
+    """Our number for a paper row, ``n/e`` if its run did not evaluate it, else ``missing``."""
+    v = our_value(results, row.run, row.method, int(row.nfe), metric)
+    return num(v) if v is not None else "n/e" if row.run in done else MISSING
+
+
+def t2i_speed_line(results: pd.DataFrame) -> str:
+    """The seconds-per-image ratio 2-RF NFE 25 / SCFlow NFE 1, ours beside the paper's."""
+    slow = our_value(results, "t2i", "2-rf", 25, "sec_per_image")
+    fast = our_value(results, "t2i", "scflow", 1, "sec_per_image")
+    ours = f"{slow / fast:.1f}x ({num(slow)} s vs {num(fast)} s)" if slow and fast else MISSING
+    return (f"Seconds per image, 2-RF at NFE 25 / SCFlow at NFE 1 (with the VAE decode, one "
+            f"harness): ours {ours}; paper 0.88 s / 0.09 s = 9.8x (A100).")
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    """Three significant digits (whole numbers from 1000); ``-`` if missing."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def mean_pm(mean: float | None, std: float) -> str:
+    """``mean ± std`` when there is a spread (two or more seeds), else the number alone."""
+    return num(mean) if math.isnan(std) else f"{num(mean)} ± {num(std, 2)}"
+
+
+def paper_num(x: float) -> str:
+    """The paper's number as printed there (no rounding)."""
+    return "-" if math.isnan(x) else f"{x:g}"
+
+
+def table_markdown(cmp: pd.DataFrame) -> str:
+    """A compare table as Markdown: one line per row, cells ``ours / paper`` per NFE.
+
+    ``ours`` is ``mean ± std`` over seeds where a row has two or more, else the number; it reads
+    ``missing`` where the run has not been done and ``n/e`` where the run did not
+    evaluate that NFE; ``paper`` reads ``-`` where the paper reports no number.
+    """
+    nfes = list(dict.fromkeys(cmp.nfe))
+    head = "| row | run | " + " | ".join(f"NFE {n}: ours / paper" for n in nfes) + " |"
+    lines = [head, "|" + "---|" * (len(nfes) + 2)]
+    for (row, run), grp in cmp.groupby(["row", "run"], sort=False):
+        cells = []
+        for n in nfes:
+            r = grp[grp.nfe == n].iloc[0]
+            ours = (mean_pm(r.ours, r.ours_std) if not math.isnan(r.ours)
+                    else "n/e" if r.run_done else MISSING)
+            cells.append(f"{ours} / {paper_num(r.paper)}")
+        lines.append(f"| {row} | `{run}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def frame_markdown(df: pd.DataFrame, std: pd.DataFrame | None = None) -> str:
+    """Labels x NFE as Markdown; cells ``mean ± std`` where ``std`` has a number."""
+    if df.empty:
+        return f"({MISSING}: no run has these numbers yet)"
+    cols = list(df.columns)
+    lines = ["| method | " + " | ".join(f"NFE {c}" for c in cols) + " |",
+             "|" + "---|" * (len(cols) + 1)]
+    for label, row in df.iterrows():
+        sd = [std.at[label, c] if std is not None and c in std.columns else math.nan
+              for c in cols]
+        lines.append(f"| {label} | " + " | ".join(mean_pm(row[c], s)
+                                                  for c, s in zip(cols, sd, strict=True)) + " |")
+    return "\n".join(lines)
+
+
+def seeds_cell(results: pd.DataFrame, preset_seed: int) -> str:
+    """``one (<seed>)``, or which runs have which seeds where replicas exist."""
+    multi = {run: seeds for run, seeds in replica_map(results).items() if len(seeds) > 1}
+    if not multi:
+        return f"one ({preset_seed})"
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for run, seeds in multi.items():
+        groups.setdefault(tuple(seeds), []).append(f"`{run}`")
+    parts = [f"{', '.join(map(str, s))} for {', '.join(runs)}" for s, runs in groups.items()]
+    return "; ".join(parts) + f" (tables: mean ± std); one ({preset_seed}) for the other runs"
+
+
+def span_minutes(results: pd.DataFrame) -> str:
+    """Minutes from the earliest run start (timestamp - wall_time_s) to the latest row."""
+    try:
+        ts = pd.to_datetime(results.timestamp, utc=True)
+        start = (ts - pd.to_timedelta(pd.to_numeric(results.wall_time_s), unit="s")).min()
+        return f"{(ts.max() - start).total_seconds() / 60:.1f} min"
+    except (ValueError, TypeError, KeyError):
+        return "-"
