@@ -1,4 +1,5 @@
-"""The headline claims, seed replicas (mean ± std) and the seed-spread rule, on synthetic CSVs."""
+"""The headline claims, seed replicas (mean ± SE) and the paired rule over seeds, on synthetic CSVs
+without draws (the format of CSVs written before the evaluation bank: one unit per seed)."""
 
 from __future__ import annotations
 
@@ -164,16 +165,7 @@ def test_at_least_and_at_most_rules(lhs, op, rhs, m, expected):
     assert claim_rules.verdict(lhs, op, rhs, m) == expected
 
 
-def test_spread_rule():
-    # mean difference -1 with sd 0.1 over 3 seeds: SE 0.058, clearly decided
-    v, diff, band = claim_rules.spread_verdict(REPRODUCED, [-1.0, -1.1, -0.9])
-    assert v == REPRODUCED and diff == pytest.approx(-1.0)
-    assert band == pytest.approx(2 * 0.1 / math.sqrt(3))
-    # the same mean within the noise of seeds: 2 SE = 2 * 2 / sqrt(3) = 2.3 > 1
-    assert claim_rules.spread_verdict(REPRODUCED, [-3.0, -1.0, 1.0])[0] == INCONCLUSIVE
-    assert claim_rules.spread_verdict(NOT_REPRODUCED, [3.0, 1.0, -1.0])[0] == INCONCLUSIVE
-    assert claim_rules.spread_verdict(INCONCLUSIVE, [-1.0, -1.1, -0.9])[0] == INCONCLUSIVE
-    assert claim_rules.spread_verdict(REPRODUCED, [-1.0])[0] == REPRODUCED  # one seed: margin only
+def test_decisive_difference():
     # "not worse than" is judged at its boundary, where a tie is a success
     assert claim_rules.decisive_difference(10.0, "<~", 10.0, 0.05) == pytest.approx(-0.5)
     assert claim_rules.decisive_difference(10.0, ">~", 10.0, 0.05) == pytest.approx(0.5)
@@ -199,23 +191,27 @@ def test_seed_replicas_are_found_by_name_and_averaged(tmp_path):
     assert tables.our_value(results, "table4_cd", "cd", 1) == pytest.approx(32.0)
     cmp = tables.compare_table(results, tables.load_paper_numbers(), "4")
     cd = cmp[(cmp.row == "CD") & (cmp.nfe == 2)].iloc[0]
-    assert cd.ours == pytest.approx(32.0) and cd.ours_std == pytest.approx(2.0)
-    assert cd.n_seeds == 3
+    assert cd.ours == pytest.approx(32.0) and cd.ours_se == pytest.approx(2.0 / math.sqrt(3))
+    assert cd.n_seeds == 3 and cd.n_draws == 0 and cd.over == "3 seeds"
     md = markdown_tables.table_markdown(cmp)
-    assert "| CD | `table4_cd` | 32 ± 2 / 41.34 |" in md
+    assert "| CD | `table4_cd` | SE over 3 seeds | 32 ± 1.2 / 41.34 |" in md
     sr = tables.metric_by_method(results, "std_ratio", tables.METHOD_RUNS)
-    sd = tables.metric_by_method(results, "std_ratio", tables.METHOD_RUNS, stat="std")
-    assert sr.loc["CD", 16] == pytest.approx(1.01) and sd.loc["CD", 16] == pytest.approx(0.01)
+    se = tables.metric_by_method(results, "std_ratio", tables.METHOD_RUNS, stat="se")
+    assert sr.loc["CD", 16] == pytest.approx(1.01)
+    assert se.loc["CD", 16] == pytest.approx(0.01 / math.sqrt(3))
 
 
 def test_one_seed_reads_as_before(tmp_path):
     _cd_seeds(tmp_path, {0: [30.0, 20.0, 21.0, 22.0, 23.0]})
     results = tables.load_results(tmp_path)
     cmp = tables.compare_table(results, tables.load_paper_numbers(), "4")
-    assert cmp[cmp.row == "CD"].ours_std.isna().all()
-    assert "| CD | `table4_cd` | 30 / 41.34 | 20 / 23.56 |" in markdown_tables.table_markdown(cmp)
+    assert cmp[cmp.row == "CD"].ours_se.isna().all()
+    assert ("| CD | `table4_cd` | one value | 30 / 41.34 | 20 / 23.56 |"
+            in markdown_tables.table_markdown(cmp))
     text = report.build_report("smoke", tmp_path)
-    assert text.count("±") == claims_text.RULE_LINE.count("±")  # only where the rule explains it
+    tables_part = text[text.index("## Table 3"):text.index("## Consistency")]
+    # one value per cell: no standard error to show (the header names the column only)
+    assert tables_part.count("±") == tables_part.count("ours: ±")
 
 
 def test_replica_whose_seed_disagrees_with_its_name_is_an_error(tmp_path):
@@ -238,17 +234,20 @@ def _u_shape(cd2: float, cd16: float) -> list[float]:
 
 def test_claims_are_judged_per_seed_against_the_spread(tmp_path):
     """CD's FID16 / FID2 per seed: 1.5, 1.0, 2.0 (mean 1.5 >= 1.3 by the margin rule), but
-    the mean distance to the boundary, 0.2, is within 2 SE (0.58): inconclusive."""
+    the distances to the boundary, 0.2, -0.3, 0.7, give a 95% interval over the seeds of
+    0.2 +- 4.30 x 0.5 / sqrt(3), across 0: inconclusive."""
     _cd_seeds(tmp_path, {0: _u_shape(20.0, 30.0), 1: _u_shape(20.0, 20.0),
                          2: _u_shape(20.0, 40.0)})
     df = claims.judge_all(claims.CLAIMS, tables.load_results(tmp_path),
                           tables.load_paper_numbers()).set_index("key")
     r = df.loc["t4_cd_u_shape"]
-    assert r.seeds == [0, 1, 2] and r.ours_lhs == pytest.approx(1.5)
-    assert r.ours_lhs_sd == pytest.approx(0.5) and r.seed_diff == pytest.approx(0.2)
-    assert r.margin_verdict == REPRODUCED and r.verdict == INCONCLUSIVE
+    assert r.seeds == [0, 1, 2] and r.ours_lhs == pytest.approx(1.5) and r.over == "seeds"
+    assert r.d_mean == pytest.approx(0.2)
+    assert r.d_hi - r.d_mean == pytest.approx(4.303 * 0.5 / math.sqrt(3), abs=1e-3)
+    assert claim_rules.verdict(r.ours_lhs, ">~", r.ours_rhs, 0.0) == REPRODUCED
+    assert r.verdict == INCONCLUSIVE
     md = claims_text.claims_markdown(df.reset_index())
-    assert "1.5 ± 0.5 vs 1.3 (3 seeds)" in md and "within the seed spread" in md
+    assert "| 1.5 vs 1.3 | +0.2 [-1.04, +1.44] (3 seeds) | **inconclusive** |" in md
 
 
 def test_consistent_seeds_keep_the_verdict(tmp_path):
@@ -266,10 +265,10 @@ def test_claims_use_the_seeds_common_to_their_rows(tmp_path):
     r = claims.judge_all(claims.CLAIMS, tables.load_results(tmp_path),
                          tables.load_paper_numbers()).set_index("key").loc["t4_gan"]
     assert r.seeds == [0] and r.ours_rhs == 30.0 and r.verdict == NOT_REPRODUCED
-    assert math.isnan(r.ours_rhs_sd)
+    assert r.over == "none" and math.isnan(r.d_lo)  # one unit: the margin rule decides
     md = claims_text.claims_markdown(claims.judge_all(
         claims.CLAIMS, tables.load_results(tmp_path), tables.load_paper_numbers()))
-    assert "40 vs 30 (seed 0, the only one common to its rows)" in md
+    assert "| 40 vs 30 | +10 (one value; seed 0, the only one common to its rows) |" in md
 
 
 def test_report_with_seed_replicas(tmp_path):
@@ -281,14 +280,15 @@ def test_report_with_seed_replicas(tmp_path):
     text = report.build_report("smoke", tmp_path)
     assert "0, 1, 2 for `table3_rectified`, `table4_bi`" in text
     assert "(3 seeds)" in text and text.index("## Summary") < text.index("## Scale")
-    assert "| CD | `table4_cd` | 37.6 ± 1 / 41.34 |" in text  # 36.6, 37.6, 38.6
+    # 36.6, 37.6, 38.6: SE 1 / sqrt(3)
+    assert "| CD | `table4_cd` | SE over 3 seeds | 37.6 ± 0.58 / 41.34 |" in text
     from scflow.repro.report_figures import make_report_figures, table_figure
 
     assert all((tmp_path / rel).exists() for _, rel in make_report_figures(tmp_path))
     cmp = tables.compare_table(tables.load_results(tmp_path), tables.load_paper_numbers(), "4")
     fig = table_figure(cmp, "Table 4")
     assert len(fig.axes[0].containers) == 4  # one error-bar container per row of ours
-    assert "std over 3 seeds" in fig.axes[0].get_title()
+    assert "SE over 3 seeds" in fig.axes[0].get_title()
 
 
 def test_summary_lists_every_claim_under_its_verdict_with_why(tmp_path):
@@ -296,32 +296,45 @@ def test_summary_lists_every_claim_under_its_verdict_with_why(tmp_path):
     results, paper = tables.load_results(tmp_path), tables.load_paper_numbers()
     df = claims.judge_all(claims.CLAIMS, results, paper)
     text = claims_text.summary_markdown(df)
-    counts = {v: int((df.verdict == v).sum()) for v in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)}
+    counts = {v: int((df.verdict == v).sum()) for v in claim_rules.VERDICTS}
     assert text.startswith(f"Of the {len(df)} claims of the paper judged here, "
                            f"**{counts[REPRODUCED]} hold in the miniature**, "
-                           f"**{counts[NOT_REPRODUCED]} do not hold** and "
-                           f"**{counts[INCONCLUSIVE]} are undecided**")
+                           f"**{counts[NOT_REPRODUCED]} do not hold**, "
+                           f"**{counts[claim_rules.TIE]} are ties**")
+    assert f"and **{counts[INCONCLUSIVE]} are undecided**" in text
     assert all(c in text for c in df.claim)
     holds = text[text.index("**What holds**"):text.index("**What does not hold**")]
     assert all(c in holds for c in df[df.verdict == REPRODUCED].claim)
     assert not any(c in holds for c in df[df.verdict != REPRODUCED].claim)
-    # why: our numbers, the direction, the margin; the paper's side
-    assert ("ours 3.85 vs 1.5: the first exceeds the second, beyond the 0% margin; "
-            "the paper: 1.11 vs 1.5") in text  # max/min 40 / 10.4
+    # why: our numbers, that they are one value each, the direction, the margin; the paper's
+    assert ("ours 3.85 vs 1.5 (one value): no interval, the margin decides: the first exceeds "
+            "the second, beyond the 0% margin; the paper: 1.11 vs 1.5") in text  # 40 / 10.4
     assert "the paper gives no number for it" in text  # fig6_consistency
 
 
-def test_why_names_ties_the_seed_spread_and_missing_runs():
-    base = dict(claim="c", source="s", op="<", margin=0.05, ours_lhs=1.0, ours_rhs=1.02,
-                ours_lhs_sd=float("nan"), ours_rhs_sd=float("nan"), seeds=[], n_any_seeds=1,
-                rhs_is_constant=False, missing=[], seed_diff=float("nan"),
-                seed_band=float("nan"), paper_lhs=None, paper_rhs=None, paper_verdict="n/a")
-    row = pd.DataFrame([dict(base, verdict=INCONCLUSIVE, margin_verdict=INCONCLUSIVE)])
-    assert "a tie, within the 5% margin" in claims_text.why(next(row.itertuples()))
-    row = pd.DataFrame([dict(base, verdict=INCONCLUSIVE, margin_verdict=REPRODUCED,
-                             seed_diff=-0.5, seed_band=0.9, seeds=[0, 1, 2])])
-    w = claims_text.why(next(row.itertuples()))
-    assert "by the margin alone reproduced" in w and "-0.5" in w and "0.9" in w
-    row = pd.DataFrame([dict(base, verdict=INCONCLUSIVE, margin_verdict=INCONCLUSIVE,
-                             missing=["T4 CD NFE 1"])])
-    assert "missing T4 CD NFE 1" in claims_text.why(next(row.itertuples()))
+def _line(**kw):
+    base = dict(claim="c", source="s", op="<", margin=0.05, ours_lhs=10.0, ours_rhs=10.2,
+                seeds=[0, 1, 2], n_seeds=3, n_draws=5, n_any_seeds=3, rhs_is_constant=False,
+                missing=[], over="seeds", d_mean=-0.2, d_se=0.05, d_lo=-0.4, d_hi=0.0,
+                tie_band=0.51, difference="+BI - +GAN @NFE 1", unit="fid", paper_lhs=None,
+                paper_rhs=None, paper_verdict="n/a", verdict=INCONCLUSIVE)
+    return next(pd.DataFrame([base | kw]).itertuples())
+
+
+def test_why_gives_the_interval_and_what_it_is_over():
+    w = claims_text.why(_line(verdict=claim_rules.TIE, d_lo=-0.4, d_hi=0.3))
+    assert w.startswith("+BI - +GAN @NFE 1: -0.2 [-0.4, +0.3] FID, 3 seeds x 5 draws")
+    assert "within ±0.51 (5% of 10.2)" in w
+    w = claims_text.why(_line(d_lo=-0.8, d_hi=0.6))
+    assert "contains 0 and reaches beyond ±0.51" in w
+    w = claims_text.why(_line(verdict=REPRODUCED, d_lo=-0.4, d_hi=-0.1))
+    assert w.endswith("the interval lies below 0")
+    w = claims_text.why(_line(verdict=NOT_REPRODUCED, op=">", d_lo=-0.4, d_hi=-0.1))
+    assert "lies below 0: the first is the smaller" in w
+    w = claims_text.why(_line(n_seeds=1, seeds=[0], over="draws", d_lo=-0.8, d_hi=0.6))
+    assert "5 draws of one seed: evaluation noise only, training noise not measured" in w
+    w = claims_text.why(_line(over="none", n_seeds=1, seeds=[0], n_draws=0))
+    assert "ours 10 vs 10.2 (one value; seed 0, the only one common to its rows)" in w
+    assert "within the 5% margin, so undecided" in w
+    assert "missing T4 CD NFE 1" in claims_text.why(_line(missing=["T4 CD NFE 1"]))
+    assert claims_text.verdict_label(claim_rules.TIE, 0.05) == "tie (within ±5%)"

@@ -18,7 +18,7 @@ def test_generated_sections_equal_what_the_committed_csvs_render():
 
 def test_the_readme_generates_its_results_claims_and_timings():
     text = (REPO_ROOT / "README.md").read_text()
-    for name in ("mini/table4", "mini/t2i", "mini/claims", "mini/timings"):
+    for name in ("mini/table4", "mini/noise", "mini/t2i", "mini/claims", "mini/timings"):
         assert f"<!-- generated: {name} -->" in text, name
     assert text.count("<!-- generated: mini/timings -->") == 1  # one timings table
 

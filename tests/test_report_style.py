@@ -23,7 +23,7 @@ def _cmp(rows: dict[str, tuple[str, str, list[float], list[float]]]) -> pd.DataF
     """A compare table: row -> (run, method, ours per NFE 1, 2, paper per NFE 1, 2)."""
     out = []
     for row, (run, method, ours, paper) in rows.items():
-        out += [dict(row=row, run=run, method=method, nfe=n, ours=o, ours_std=float("nan"),
+        out += [dict(row=row, run=run, method=method, nfe=n, ours=o, ours_se=float("nan"),
                      n_seeds=1, paper=p) for n, o, p in zip((1, 2), ours, paper, strict=True)]
     return pd.DataFrame(out)
 

@@ -22,9 +22,14 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 | :mod:`~scflow.repro.plots` | the notebooks' figures |
 | :mod:`~scflow.repro.samples` | samples files: the first samples per NFE a run drew |
 | :mod:`~scflow.repro.sample_figures` | sample grids from samples files (rows = methods, columns = NFE) |
+| :mod:`~scflow.repro.units` | our numbers per unit: a training seed and a draw of the evaluation bank |
+| :mod:`~scflow.repro.paired` | the interval of a paired mean difference (over seeds, else draws) |
 | :mod:`~scflow.repro.tables` | results and the paper's numbers (``data/``) as comparable tables |
-| :mod:`~scflow.repro.claim_rules` | what a claim is and how it is judged |
+| :mod:`~scflow.repro.claim_spec` | what a claim is: two quantities read off the tables |
+| :mod:`~scflow.repro.claim_rules` | how a claim is judged: paired differences and their interval |
 | :mod:`~scflow.repro.claims` | the paper's claims, judged on the results |
+| :mod:`~scflow.repro.noise_table` | REPORT.md's noise table: floors, evaluation sd, paired SE |
+| :mod:`~scflow.repro.teacher_ref` | the teacher's converged reference, one-step SCFlow against it |
 | :mod:`~scflow.repro.report_figures` | REPORT.md's figures |
 | :mod:`~scflow.repro.report` | ``results/<preset>/REPORT.md`` |
 | :mod:`~scflow.repro.artifacts` | the shipped trained artefacts and their manifest |

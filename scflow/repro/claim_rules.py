@@ -3,26 +3,35 @@
 Each :class:`Claim` compares two :class:`Quantity` values read off the paper's tables (by table
 and row, so the same claim can be judged on our numbers AND on the paper's own numbers, which
 checks that the rule encodes what the paper says), or a quantity with a constant (e.g. "FID
-max/min over NFE 1-16 <= 1.5"). The verdict rule (:func:`verdict`), with a relative tie margin
-``m`` (default 5%: one seed and a few thousand samples move FID by a few percent, so smaller
-differences are not evidence either way):
+max/min over NFE 1-16 <= 1.5").
 
-- ``lhs < rhs`` claims: **reproduced in miniature** if ``lhs < (1 - m) rhs``; **not reproduced**
-  if ``lhs > (1 + m) rhs``; otherwise **inconclusive** (a tie).
-- ``lhs > rhs``: the mirror image.
-- ``lhs <~ rhs`` ("not worse than"): reproduced if ``lhs <= (1 + m) rhs``, else not reproduced.
-- ``lhs >~ rhs`` ("at least"): reproduced if ``lhs >= (1 - m) rhs``, else not reproduced.
+**Units.** Our numbers are held per unit, a training seed and a draw of the evaluation bank
+(:mod:`scflow.repro.units`). A claim is judged on the units common to every cell (table, row,
+metric) it reads (:func:`common_units`: the teacher's draws pair with every seed's same draw;
+where the cells share no draw, e.g. a CSV without draws beside one with them, each seed's mean
+over its draws is one unit). Both sides are computed unit by unit (the reductions over NFE, rows and
+``divide_by`` of :class:`Quantity`), and ``d`` is the **decisive difference** per unit
+(:func:`decisive_difference`): ``a - b`` for ``<`` and ``>`` (``a - c`` for a constant ``c``),
+the distance to the boundary ``a - (1 + m) b`` for ``<~`` and ``a - (1 - m) b`` for ``>~``. The
+noise of a draw moves both sides together and cancels in ``d``. The 95% interval of mean(d) is
+:func:`scflow.repro.paired.paired_interval`'s: Student's t over seeds when the claim has two or
+more common seeds, else over draws (then it measures evaluation noise only, not training noise).
+
+**The verdict** (:func:`interval_verdict`), with ``m`` the claim's margin (default 5%):
+
+- ``a < b``: **reproduced in miniature** if the interval lies below 0; **not reproduced** if it
+  lies above 0; a **tie** if the whole interval lies within ``±m |mean(b)|`` (no difference of
+  the size the margin calls a difference); otherwise **inconclusive**. An interval on one side
+  of 0 decides even where it also lies within the margin: the difference is small, but measured.
+- ``a > b``: the mirror image.
+- ``a <~ b`` ("not worse than") and ``a >~ b`` ("at least"): reproduced if the interval of the
+  distance to the boundary lies on the allowed side (``<= 0``, resp. ``>= 0``), not reproduced
+  if it lies on the other side, else inconclusive.
+- **One unit only** (the paper's own numbers; a run with one seed and no draws): there is no
+  interval and the margin rule decides (:func:`verdict`): ``a < b`` reproduced if
+  ``a < (1 - m) b``, not reproduced if ``a > (1 + m) b``, else inconclusive; ``a <~ b``
+  reproduced if ``a <= (1 + m) b``, else not; ``>`` and ``>~`` mirrored.
 - any number missing (run not done): **inconclusive**, saying what is missing.
-
-**Seeds.** A row run with several seeds (replica runs, see :func:`scflow.repro.tables.seed_replicas`)
-is judged against its seed spread. Both sides are computed per seed, on the seeds common to
-every row the claim reads; the sides shown are the means over those seeds and the margin rule
-above is applied to the means. The per-seed difference ``d_s`` is ``lhs_s - rhs_s`` for ``<``
-and ``>``, and the distance to the rule's boundary, ``lhs_s - (1 + m) rhs_s`` for ``<~`` (``(1 -
-m)`` for ``>~``), whose sign decides those verdicts. A "reproduced" or "not reproduced" verdict
-becomes **inconclusive** when ``|mean(d)| <= 2 SE``, ``SE = std(d) / sqrt(n)`` (sample std over
-the ``n >= 2`` common seeds): the difference is then within the seed-to-seed noise. With one
-common seed the margin rule alone decides, as before.
 
 The claims themselves are :data:`scflow.repro.claims.CLAIMS`.
 """
@@ -31,146 +40,32 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from scflow.repro.claim_spec import (  # noqa: F401 - what a claim is, importable from here too
+    OPS,
+    OVER_NFE,
+    Claim,
+    Getter,
+    Quantity,
+    Side,
+    describe_side,
+    quantity_value,
+)
+from scflow.repro.paired import Interval, paired_interval
+from scflow.repro.units import Unit
 
 REPRODUCED = "reproduced in miniature"
 NOT_REPRODUCED = "not reproduced"
+TIE = "tie"
 INCONCLUSIVE = "inconclusive"
-OPS = ("<", ">", "<~", ">~")
-OVER_NFE = ("mean", "ratio", "max", "min", "max/min")
-SPREAD_SE = 2.0
-"""A verdict needs the mean per-seed difference beyond this many standard errors."""
-
-Getter = Callable[[str, str, int, str], "float | None"]
-"""``get(table, row, nfe, metric)`` -> the number, or None if missing."""
-SeededGetter = Callable[[str, str, int, str, int], "float | None"]
-"""``get(table, row, nfe, metric, seed)`` -> that seed's number, or None if missing."""
-SeedsOf = Callable[[str, str], "tuple[int, ...]"]
-"""``seeds(table, row)`` -> the seeds our results hold for that row (empty if none)."""
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """One number from the paper's tables: ``metric`` of ``rows`` at ``nfes``, reduced.
-
-    ``rows``: row names of ``table``, or ``(table, row)`` pairs for rows of another table (a
-    claim against "every other row" may span Tables 3 and 4). ``divide_by``: a row of ``table``;
-    each NFE's value is first divided by that row's value at the same NFE (e.g. SCFlow / CD).
-    ``over_nfe``: ``"mean"`` of the NFEs, ``"ratio"`` = value at the last NFE / at the first
-    (how much the curve rises with NFE), ``"max"``, ``"min"``, or ``"max/min"`` (how flat the
-    curve is). ``over_rows``: ``"min"`` or ``"max"`` across rows (e.g. "better than every other
-    row" compares with the min of the others).
-    """
-
-    table: str
-    rows: tuple[str | tuple[str, str], ...]
-    nfes: tuple[int, ...]
-    metric: str = "fid"
-    over_nfe: str = "mean"
-    over_rows: str = "min"
-    divide_by: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.over_nfe not in OVER_NFE:
-            raise ValueError(f"over_nfe must be one of {OVER_NFE} (got {self.over_nfe!r})")
-        if self.over_rows not in ("min", "max"):
-            raise ValueError(f"over_rows must be 'min' or 'max' (got {self.over_rows!r})")
-        if not self.rows or not self.nfes:
-            raise ValueError("a Quantity needs at least one row and one NFE")
-
-    def row_cells(self) -> list[tuple[str, str]]:
-        """The (table, row) pairs reduced over rows."""
-        return [r if isinstance(r, tuple) else (self.table, r) for r in self.rows]
-
-    def cells(self) -> list[tuple[str, str]]:
-        """Every (table, row) this quantity reads (``divide_by`` included)."""
-        extra = [(self.table, self.divide_by)] if self.divide_by else []
-        return self.row_cells() + extra
-
-    def describe(self) -> str:
-        names = [r if t == self.table else f"T{t} {r}" for t, r in self.row_cells()]
-        rows = f"{self.over_rows}({' / '.join(names)})" if len(names) > 1 else names[0]
-        if self.divide_by:
-            rows = f"{rows} / {self.divide_by}"
-        nfe = ",".join(map(str, self.nfes))
-        if self.over_nfe == "ratio":
-            nfe = f"{self.nfes[-1]}/NFE {self.nfes[0]}"
-        elif len(self.nfes) > 1:
-            nfe = f"{self.over_nfe} {nfe}"
-        return f"{self.metric} T{self.table} {rows} @NFE {nfe}"
-
-
-Side = Quantity | float
-"""A side of a claim: a quantity read off the tables, or a constant threshold."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claim of the paper: ``lhs op rhs`` (see the module docstring for the rule)."""
-
-    key: str
-    text: str
-    source: str
-    lhs: Quantity
-    op: str
-    rhs: Side
-    margin: float = 0.05
-
-    def __post_init__(self) -> None:
-        if self.op not in OPS:
-            raise ValueError(f"op must be one of {OPS} (got {self.op!r})")
-        if not 0 <= self.margin < 1:
-            raise ValueError(f"margin must be in [0, 1) (got {self.margin})")
-
-    def cells(self) -> list[tuple[str, str]]:
-        """Every (table, row) the claim reads, both sides."""
-        return self.lhs.cells() + (self.rhs.cells() if isinstance(self.rhs, Quantity) else [])
-
-
-def describe_side(side: Side) -> str:
-    return side.describe() if isinstance(side, Quantity) else f"{side:g}"
-
-
-def _reduce(values: list[float], how: str) -> float:
-    if how == "mean":
-        return sum(values) / len(values)
-    if how == "ratio":
-        return values[-1] / values[0] if values[0] else math.inf
-    if how == "max":
-        return max(values)
-    if how == "min":
-        return min(values)
-    lo = min(values)  # "max/min"
-    return max(values) / lo if lo > 0 else math.inf
-
-
-def quantity_value(q: Side, get: Getter) -> tuple[float | None, list[str]]:
-    """``(value, missing)``: the reduced number, or None with what was missing."""
-    if not isinstance(q, Quantity):
-        return float(q), []
-
-    def one(table: str, row: str, n: int) -> float | None:
-        v = get(table, row, n, q.metric)
-        if v is None or math.isnan(v):
-            missing.append(f"T{table} {row} NFE {n}")
-            return None
-        return v
-
-    per_row, missing = [], []
-    for table, row in q.row_cells():
-        vals = []
-        for n in q.nfes:
-            v = one(table, row, n)
-            if q.divide_by:
-                d = one(q.table, q.divide_by, n)
-                v = None if v is None or d is None else (v / d if d else math.inf)
-            vals.append(v)
-        if all(v is not None for v in vals):
-            per_row.append(_reduce(vals, q.over_nfe))
-    if missing:
-        return None, list(dict.fromkeys(missing))
-    return (min if q.over_rows == "min" else max)(per_row), []
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, TIE, INCONCLUSIVE)
+UnitGetter = Callable[[str, str, int, str, Unit], "float | None"]
+"""``get(table, row, nfe, metric, (seed, draw))`` -> that unit's number, or None if missing
+(draw None: the mean over the seed's draws; a shared row ignores the seed)."""
+UnitsOf = Callable[[str, str, str], "frozenset[Unit]"]
+"""``units(table, row, metric)`` -> the (seed, draw) units our results hold for that row's
+``metric``."""
 
 
 def verdict(lhs: float | None, op: str, rhs: float | None, margin: float) -> str:
@@ -202,77 +97,116 @@ def decisive_difference(lhs: float, op: str, rhs: float, margin: float) -> float
     return lhs - rhs
 
 
-def spread_verdict(margin_verdict: str, diffs: list[float]) -> tuple[str, float, float]:
-    """``(verdict, mean difference, SPREAD_SE standard errors)`` over per-seed differences.
 
-    A decided verdict becomes inconclusive when ``|mean(d)| <= 2 std(d) / sqrt(n)`` (module
-    docstring); with fewer than two seeds the margin verdict stands and the spread is NaN.
+def interval_verdict(iv: Interval, op: str, tie_band: float) -> str:
+    """The paired rule (module docstring) on the interval of mean(d); ``tie_band`` = m |mean(b)|."""
+    lo, hi = (iv.lo, iv.hi) if op in ("<", "<~") else (-iv.hi, -iv.lo)  # mirror > and >~
+    if op in ("<~", ">~"):
+        return REPRODUCED if hi <= 0 else NOT_REPRODUCED if lo > 0 else INCONCLUSIVE
+    if hi < 0:
+        return REPRODUCED
+    if lo > 0:
+        return NOT_REPRODUCED
+    return TIE if -tie_band <= lo and hi <= tie_band else INCONCLUSIVE
+
+
+def _unit_order(u: Unit) -> tuple[int, int, int, int]:
+    s, d = u
+    return (s is not None, s or 0, d is not None, d or 0)
+
+
+def common_units(unit_sets: list[frozenset[Unit]]) -> list[Unit]:
+    """The units a claim is judged on, from the units of each cell it reads (module docstring).
+
+    ``(seed, draw)`` pairs present in every cell, where a shared cell's ``(None, draw)`` stands
+    for every seed's ``draw``; where the cells share no draw, ``(seed, None)`` for each seed
+    common to them (each cell then gives that seed's mean over its draws). Empty if a cell has
+    no units.
     """
-    n = len(diffs)
-    if n < 2:
-        return margin_verdict, (diffs[0] if diffs else math.nan), math.nan
-    mean = sum(diffs) / n
-    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
-    band = SPREAD_SE * sd / math.sqrt(n)
-    if margin_verdict != INCONCLUSIVE and abs(mean) <= band:
-        return INCONCLUSIVE, mean, band
-    return margin_verdict, mean, band
+    if not unit_sets or not all(unit_sets):
+        return []
+    seeded = [u for u in unit_sets if any(s is not None for s, _ in u)]
+    shared = [{d for _, d in u} for u in unit_sets if all(s is None for s, _ in u)]
+    if seeded:
+        common = set.intersection(*map(set, seeded))
+        if shared:
+            common = {(s, d) for s, d in common if d in set.intersection(*shared)}
+        seeds = set.intersection(*({s for s, _ in u} for u in seeded))
+    else:
+        common = {(None, d) for d in set.intersection(*shared)}
+        seeds = {None}
+    return sorted(common or {(s, None) for s in seeds}, key=_unit_order)
 
 
-def _sd(xs: list[float]) -> float:
-    if len(xs) < 2:
-        return math.nan
-    m = sum(xs) / len(xs)
-    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+def _at(get: UnitGetter, unit: Unit) -> Getter:
+    def one(table: str, row: str, nfe: int, metric: str) -> float | None:
+        return get(table, row, nfe, metric, unit)
+    return one
 
 
-def _at_seed(get_seed: SeededGetter, seed: int) -> Getter:
-    """The getter of one seed's numbers."""
-    def get(table: str, row: str, nfe: int, metric: str) -> float | None:
-        return get_seed(table, row, nfe, metric, seed)
-    return get
+def difference_label(claim: Claim) -> str:
+    """What ``d`` is, in brief words: ``+BI - +GAN @NFE 1``, ``a - 1.05 x b`` (the boundary
+    of ``<~``), ``a - 1.3`` (a constant)."""
+    lhs, rhs = claim.lhs, claim.rhs
+    factor = {"<~": 1 + claim.margin, ">~": 1 - claim.margin}.get(claim.op, 1.0)
+    f = "" if factor == 1 else f"{factor:g} x "
+    if isinstance(rhs, Quantity) and lhs.scale == rhs.scale == 1 \
+            and lhs.nfe_text() == rhs.nfe_text():
+        return f"{lhs.rows_text()} - {f}{rhs.rows_text()} {lhs.nfe_text()}"
+    return f"{describe_side(lhs, brief=True)} - {f}{describe_side(rhs, brief=True)}"
 
 
 def judge(claim: Claim, get: Getter,
-          seeded: tuple[SeededGetter, SeedsOf] | None = None) -> dict[str, Any]:
-    """Evaluate one claim: both sides, verdict, what was missing, and the seed spread.
+          per_unit: tuple[UnitGetter, UnitsOf] | None = None) -> dict[str, Any]:
+    """Evaluate one claim: both sides, the verdict, what was missing, and the paired interval.
 
-    ``get`` gives one number per cell (the paper's, or our mean over seeds); ``seeded``, if
-    given, gives per-seed numbers and the seeds per row, so the claim is judged per seed on the
-    seeds common to its rows (module docstring).
+    ``get`` gives one number per cell (the paper's); ``per_unit``, if given, gives our numbers
+    per unit and the units of each row, and the claim is judged on their common units (module
+    docstring). The sides returned are the means over the units.
     """
-    common: list[int] = []
-    n_any = 0  # seeds of the best-replicated row, to say when a claim uses fewer
-    if seeded is not None:
-        get_seed, seeds_of = seeded
-        sets = [set(seeds_of(t, r)) for t, r in claim.cells()]
-        common = sorted(set.intersection(*sets)) if sets else []
-        n_any = max(map(len, sets), default=0)
-    out = {"key": claim.key, "lhs": None, "rhs": None, "missing": [], "seeds": common,
-           "n_any": n_any, "lhs_sd": math.nan, "rhs_sd": math.nan, "diff": math.nan,
-           "band": math.nan}
-    if len(common) < 2:  # one value per cell: that seed's, or the getter's (no spread)
-        g = _at_seed(get_seed, common[0]) if common else get
-        lhs, miss_l = quantity_value(claim.lhs, g)
-        rhs, miss_r = quantity_value(claim.rhs, g)
-        v = verdict(lhs, claim.op, rhs, claim.margin)
-        return out | {"lhs": lhs, "rhs": rhs, "missing": miss_l + miss_r, "verdict": v,
-                      "margin_verdict": v}
-    lhs_s, rhs_s, missing = [], [], []
-    for s in common:
-        g = _at_seed(get_seed, s)
+    units: list[Unit] = []
+    n_any = 0  # seeds of the best-replicated cell, to say when a claim uses fewer
+    if per_unit is not None:
+        get_unit, units_of = per_unit
+        sets = [units_of(t, r, q.metric) for q in (claim.lhs, claim.rhs)
+                if isinstance(q, Quantity) for t, r in q.cells()]
+        units = common_units(sets)
+        n_any = max((len({s for s, _ in u}) for u in sets), default=0)
+    seeds = sorted({s for s, _ in units if s is not None})
+    draws = sorted({d for _, d in units if d is not None})
+    out = {"key": claim.key, "lhs": None, "rhs": None, "missing": [], "units": units,
+           "seeds": seeds, "n_seeds": len({s for s, _ in units}), "n_draws": len(draws),
+           "n_any": n_any, "over": "none", "d_mean": math.nan, "d_se": math.nan,
+           "d_lo": math.nan, "d_hi": math.nan, "tie_band": math.nan}
+    sides: dict[Unit, tuple[float, float]] = {}
+    missing: list[str] = []
+    for u in units or [None]:
+        g = get if u is None else _at(get_unit, u)
         lv, ml = quantity_value(claim.lhs, g)
         rv, mr = quantity_value(claim.rhs, g)
-        missing += [f"{x} (seed {s})" for x in ml + mr]
-        lhs_s.append(lv)
-        rhs_s.append(rv)
-    if missing:
-        return out | {"missing": missing, "verdict": INCONCLUSIVE,
-                      "margin_verdict": INCONCLUSIVE}
-    lhs, rhs = sum(lhs_s) / len(common), sum(rhs_s) / len(common)
-    v = verdict(lhs, claim.op, rhs, claim.margin)
-    diffs = [decisive_difference(a, claim.op, b, claim.margin)
-             for a, b in zip(lhs_s, rhs_s, strict=True)]
-    final, diff, band = spread_verdict(v, diffs)
-    return out | {"lhs": lhs, "rhs": rhs, "verdict": final, "margin_verdict": v,
-                  "lhs_sd": _sd(lhs_s), "rhs_sd": _sd(rhs_s), "diff": diff, "band": band}
+        where = "" if u is None or len(units) < 2 else f" ({_unit_words(u)})"
+        missing += [f"{x}{where}" for x in ml + mr]
+        if lv is not None and rv is not None:
+            sides[u] = (lv, rv)
+    if missing or not sides:
+        return out | {"missing": list(dict.fromkeys(missing)), "verdict": INCONCLUSIVE}
+    lhs = sum(a for a, _ in sides.values()) / len(sides)
+    rhs = sum(b for _, b in sides.values()) / len(sides)
+    d = {(u or (None, None)): decisive_difference(a, claim.op, b, claim.margin)
+         for u, (a, b) in sides.items()}
+    out |= {"lhs": lhs, "rhs": rhs}
+    try:
+        iv = paired_interval(d)
+    except ValueError:  # every difference infinite (a ratio over 0): nothing to decide on
+        return out | {"verdict": INCONCLUSIVE}
+    out |= {"over": iv.over, "d_mean": iv.mean, "d_se": iv.se, "d_lo": iv.lo, "d_hi": iv.hi}
+    if iv.over == "none":  # one unit: the margin rule
+        return out | {"verdict": verdict(lhs, claim.op, rhs, claim.margin)}
+    band = claim.margin * abs(rhs)
+    return out | {"verdict": interval_verdict(iv, claim.op, band), "tie_band": band}
+
+
+def _unit_words(u: Unit) -> str:
+    s, d = u
+    return ", ".join(x for x in (f"seed {s}" if s is not None else "",
+                                 f"draw {d}" if d is not None else "") if x)

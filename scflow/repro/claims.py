@@ -10,6 +10,7 @@ report says about them are :mod:`scflow.repro.claims_text`'s.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -18,12 +19,14 @@ from scflow.repro.claim_rules import (
     Claim,
     Getter,
     Quantity,
-    SeededGetter,
-    SeedsOf,
+    UnitGetter,
+    UnitsOf,
     describe_side,
+    difference_label,
     judge,
 )
-from scflow.repro.tables import T2I_PAPER_COLUMNS, load_paper_t2i, replica_map, value_index
+from scflow.repro.tables import T2I_PAPER_COLUMNS, load_paper_t2i
+from scflow.repro.units import Unit, UnitTable, cell_interval, unit_value
 
 
 def _locations(paper: pd.DataFrame, paper_t2i: pd.DataFrame) -> dict[tuple[str, str],
@@ -36,7 +39,7 @@ def _locations(paper: pd.DataFrame, paper_t2i: pd.DataFrame) -> dict[tuple[str, 
 def getters(results: pd.DataFrame, paper: pd.DataFrame,
             paper_t2i: pd.DataFrame | None = None) -> tuple[Getter, Getter]:
     """(ours, paper's) getters over (table, row): ours via the row's run and method, the mean
-    over the run's seed replicas.
+    over its units (seed replicas and draws, :mod:`scflow.repro.units`).
 
     ``paper`` is the long form of Tables 3-6 (FID only); ``paper_t2i`` Tables 1-2 with the
     metrics of :data:`scflow.repro.tables.T2I_PAPER_COLUMNS`.
@@ -46,12 +49,11 @@ def getters(results: pd.DataFrame, paper: pd.DataFrame,
     for r in paper_t2i.itertuples():
         for metric, col in T2I_PAPER_COLUMNS.items():
             numbers[(r.table, r.row, int(r.nfe), metric)] = getattr(r, col)
-    get_seed, seeds_of = seeded_getters(results, paper, paper_t2i)
+    units, locate = UnitTable(results), _locator(paper, paper_t2i)
 
     def ours(table: str, row: str, nfe: int, metric: str) -> float | None:
-        vals = [get_seed(table, row, nfe, metric, s) for s in seeds_of(table, row)]
-        vals = [v for v in vals if v is not None]
-        return sum(vals) / len(vals) if vals else None
+        iv = cell_interval(units.cell(*locate(table, row), nfe, metric))
+        return None if iv is None else iv.mean
 
     def theirs(table: str, row: str, nfe: int, metric: str) -> float | None:
         v = numbers.get((table, row, nfe, metric))
@@ -60,51 +62,62 @@ def getters(results: pd.DataFrame, paper: pd.DataFrame,
     return ours, theirs
 
 
-def seeded_getters(results: pd.DataFrame, paper: pd.DataFrame,
-                   paper_t2i: pd.DataFrame | None = None) -> tuple[SeededGetter, SeedsOf]:
-    """Our per-seed numbers over (table, row), and the seeds each row has, from the row's run
-    and its seed replicas (:func:`scflow.repro.tables.seed_replicas`)."""
-    paper_t2i = load_paper_t2i() if paper_t2i is None else paper_t2i
+def _locator(paper: pd.DataFrame,
+             paper_t2i: pd.DataFrame) -> Callable[[str, str], tuple[str, str]]:
     where = _locations(paper, paper_t2i)
-    replicas = replica_map(results)
-    index = value_index(results)
 
     def locate(table: str, row: str) -> tuple[str, str]:
         if (table, row) not in where:
             raise KeyError(f"no row {row!r} in table {table} of the paper numbers")
         return where[(table, row)]
 
-    def get_seed(table: str, row: str, nfe: int, metric: str, seed: int) -> float | None:
-        run, method = locate(table, row)
-        name = replicas.get(run, {}).get(seed)
-        return None if name is None else index.get((name, method, metric, nfe))
+    return locate
 
-    def seeds_of(table: str, row: str) -> tuple[int, ...]:
-        return tuple(replicas.get(locate(table, row)[0], {}))
 
-    return get_seed, seeds_of
+def unit_getters(results: pd.DataFrame, paper: pd.DataFrame,
+                 paper_t2i: pd.DataFrame | None = None) -> tuple[UnitGetter, UnitsOf]:
+    """Our numbers per unit ``(seed, draw)`` over (table, row), and the units of each row's
+    metric (:mod:`scflow.repro.units`; the rule: :mod:`scflow.repro.claim_rules`)."""
+    paper_t2i = load_paper_t2i() if paper_t2i is None else paper_t2i
+    units, locate = UnitTable(results), _locator(paper, paper_t2i)
+
+    def get_unit(table: str, row: str, nfe: int, metric: str, unit: Unit) -> float | None:
+        return unit_value(units.cell(*locate(table, row), nfe, metric), unit)
+
+    def units_of(table: str, row: str, metric: str) -> frozenset[Unit]:
+        return units.row_units(*locate(table, row), metric)
+
+    return get_unit, units_of
 
 
 def judge_all(claims: tuple[Claim, ...], results: pd.DataFrame,
               paper: pd.DataFrame) -> pd.DataFrame:
-    """One line per claim: ours (means over common seeds, with their std) and the paper's
-    numbers, and the verdict of each."""
+    """One line per claim: ours (the sides' means over the claim's common units, the paired
+    interval of the decisive difference, the verdict) and the paper's numbers and verdict."""
     ours, theirs = getters(results, paper)
-    seeded = seeded_getters(results, paper)
+    per_unit = unit_getters(results, paper)
     rows = []
     for c in claims:
-        o, p = judge(c, ours, seeded), judge(c, theirs)
+        o, p = judge(c, ours, per_unit), judge(c, theirs)
         rows.append({"key": c.key, "claim": c.text, "source": c.source,
                      "rule": f"{c.lhs.describe()} {c.op} {describe_side(c.rhs)} "
                              f"(margin {c.margin * 100:.3g}%)", "op": c.op, "margin": c.margin,
+                     "unit": _unit(c), "difference": difference_label(c),
                      "ours_lhs": o["lhs"], "ours_rhs": o["rhs"], "verdict": o["verdict"],
-                     "margin_verdict": o["margin_verdict"], "missing": o["missing"],
-                     "seeds": o["seeds"], "n_any_seeds": o["n_any"], "ours_lhs_sd": o["lhs_sd"],
-                     "ours_rhs_sd": o["rhs_sd"], "seed_diff": o["diff"], "seed_band": o["band"],
+                     "missing": o["missing"], "seeds": o["seeds"], "n_seeds": o["n_seeds"],
+                     "n_draws": o["n_draws"], "n_any_seeds": o["n_any"], "over": o["over"],
+                     "d_mean": o["d_mean"], "d_se": o["d_se"], "d_lo": o["d_lo"],
+                     "d_hi": o["d_hi"], "tie_band": o["tie_band"],
                      "rhs_is_constant": not isinstance(c.rhs, Quantity),
                      "paper_lhs": p["lhs"], "paper_rhs": p["rhs"],
                      "paper_verdict": p["verdict"] if p["lhs"] is not None else "n/a"})
     return pd.DataFrame(rows)
+
+
+def _unit(c: Claim) -> str:
+    """The unit of a claim's difference: its metric, or "" where the sides are ratios."""
+    q = c.lhs
+    return "" if q.divide_by or q.over_nfe in ("ratio", "max/min") else q.metric
 
 
 _T4 = (1, 2, 4, 8, 16)
@@ -127,7 +140,7 @@ CLAIMS: tuple[Claim, ...] = (
           "Tables 1-2", _q("1", "Ours-0.9B", (2,)), "<~", _q("1", "Ours-0.9B", (1,))),
     Claim("t2_speed", "one-step SCFlow takes under a fifth of the 25-step teacher's time per image",
           "Table 2", _q("2", "Ours-0.9B", (1,), metric="sec_per_image"), "<",
-          _q("2", "2-RF", (25,), metric="sec_per_image"), margin=0.8),
+          _q("2", "2-RF", (25,), metric="sec_per_image", scale=0.2)),
     Claim("t3_teacher", "one-step SCFlow beats the teacher's one-step sample", "Table 3",
           _q("3", "Ours", (1,)), "<", _q("3", "LFM (teacher)", (1,))),
     Claim("t3_cd", "SCFlow beats consistency distillation at NFE 1 and 2", "Table 3",
@@ -140,7 +153,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("t4_cd_u_shape", "CD's FID rises clearly from NFE 2 to 16 (FID16 / FID2 >= 1.3)",
           "Table 4, Fig. 4", _q("4", "CD", (2, 16), over_nfe="ratio"), ">~", 1.3, margin=0.0),
     # std_ratio is a ratio of pixel stds over ~1e6 pixels, near 1; its sampling noise is far
-    # below 0.5% (seed noise is the spread rule's job), while the effect is ~1% in miniature.
+    # below 0.5% (seed and draw noise are the paired interval's job), while the effect is ~1% in miniature.
     # Every sampler's contrast rises with NFE (the teacher's too): the claim is that CD's rises
     # more than SCFlow's, so the rule compares CD's gain with SCFlow's, not CD with itself.
     Claim("fig4_saturation", "CD's samples gain more contrast with more steps than SCFlow's "

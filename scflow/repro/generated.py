@@ -31,6 +31,7 @@ from scflow.repro.markdown_tables import (
     t2i_speed_line,
     table_markdown,
 )
+from scflow.repro.noise_table import noise_markdown
 from scflow.repro.presets import PRESET_NAMES, preset_values
 from scflow.repro.results import results_dir
 from scflow.repro.tables import (
@@ -40,6 +41,7 @@ from scflow.repro.tables import (
     load_paper_t2i,
     load_results,
 )
+from scflow.repro.teacher_ref import teacher_line
 from scflow.repro.timings import timings_markdown
 
 MARKER = re.compile(r"<!-- generated: (?P<name>[^ ]+) -->\n(?P<body>.*?)"
@@ -54,9 +56,15 @@ class GeneratedSectionError(ValueError):
 def _table4(preset: str, results: pd.DataFrame) -> str:
     cmp = compare_table(results, load_paper_numbers(), "4")
     return (f"Table 4 in miniature, FID per NFE (digits features; cells: ours / the paper's "
-            f"CelebA-HQ Inception FID as printed there). Ours is the mean ± std over the seeds "
-            f"each row has; seeds: {seeds_cell(results, preset_values(preset)['seed'])}.\n\n"
+            f"CelebA-HQ Inception FID as printed there). Ours is the mean over the row's seeds "
+            f"and draws of the evaluation bank ± the standard error the claims use (column "
+            f"`ours: ±`); seeds: {seeds_cell(results, preset_values(preset)['seed'])}.\n\n"
             + table_markdown(cmp))
+
+
+def _noise(preset: str, results: pd.DataFrame) -> str:
+    paper = load_paper_numbers()
+    return noise_markdown(results, paper) + "\n\n" + teacher_line(results, paper)
 
 
 def _t2i(preset: str, results: pd.DataFrame) -> str:
@@ -115,7 +123,8 @@ def _budget(preset: str, results: pd.DataFrame) -> str:
 
 
 SECTIONS: dict[str, Callable[[str, pd.DataFrame], str]] = {
-    "table4": _table4, "t2i": _t2i, "claims": _claims, "timings": _timings, "budget": _budget}
+    "table4": _table4, "noise": _noise, "t2i": _t2i, "claims": _claims, "timings": _timings,
+    "budget": _budget}
 """Section name -> its renderer (preset, that preset's results) -> Markdown."""
 
 

@@ -36,6 +36,7 @@ from scflow.repro.markdown_tables import (
     t2i_speed_line,
     table_markdown,
 )
+from scflow.repro.noise_table import noise_markdown
 from scflow.repro.presets import preset_values
 from scflow.repro.report_figures import report_figures
 from scflow.repro.results import results_dir
@@ -52,6 +53,7 @@ from scflow.repro.tables import (
     missing_runs,
     wall_times,
 )
+from scflow.repro.teacher_ref import TEACHER_ROW, converged_cell, teacher_line
 from scflow.repro.timings import timings_markdown
 
 
@@ -139,6 +141,7 @@ def build_report(preset: str, folder: str | Path | None = None,
         out += [f"**Missing runs** ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing)
                 + ". Their cells read `missing`; claims that need them are inconclusive.", ""]
     out += ["## Scale", "", *scale_lines(preset, results), "",
+            "## Noise: what the instrument can resolve", "", noise_markdown(results, paper), "",
             "## Claims of the paper, rule by rule", "", claims_markdown(judged), ""]
     paper_t2i = load_paper_t2i()
     for table, title in T2I_TITLES.items():
@@ -149,7 +152,12 @@ def build_report(preset: str, folder: str | Path | None = None,
             if caption.startswith(f"Table {table}"):
                 out += _figure(folder, caption, rel)
     for table, title in TABLE_TITLES.items():
-        out += [f"## {title}", "", table_markdown(compare_table(results, paper, table)), ""]
+        extra = (("converged: ours / paper", {TEACHER_ROW: converged_cell(results)})
+                 if table == "3" else None)
+        out += [f"## {title}", "", table_markdown(compare_table(results, paper, table), extra),
+                ""]
+        if table == "3":
+            out += [teacher_line(results, paper), ""]
         for caption, rel in figures:
             if caption.startswith(f"Table {table}") or (table == "F" and caption.startswith("Fidelity")):
                 out += _figure(folder, caption, rel)
@@ -159,8 +167,9 @@ def build_report(preset: str, folder: str | Path | None = None,
             "(> 1 = over-contrast, the paper's oversaturation).", ""]
     for metric in ("consistency_rmse", "std_ratio", "clip_fraction"):
         df = metric_by_method(results, metric, METHOD_RUNS)
-        std = metric_by_method(results, metric, METHOD_RUNS, stat="std")
-        out += [f"**{metric}** per NFE", "", frame_markdown(df, std), ""]
+        se = metric_by_method(results, metric, METHOD_RUNS, stat="se")
+        over = metric_by_method(results, metric, METHOD_RUNS, stat="over")
+        out += [f"**{metric}** per NFE", "", frame_markdown(df, se, over), ""]
     rest = [f for f in figures if not f[0].startswith(("Table", "Fidelity"))]
     if rest:
         out += ["## Figures", ""]

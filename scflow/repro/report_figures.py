@@ -127,8 +127,9 @@ def table_figure(cmp: pd.DataFrame, title: str,
     row (:mod:`scflow.repro.colors`; rows whose run is in ``variant_runs`` vary a method's
     settings), one legend; without any paper number, ours alone.
 
-    Where a row of ours has two or more seeds (``ours_std`` of
-    :func:`scflow.repro.tables.compare_table`), the line is the mean and the bars the seeds' std.
+    Where a row of ours has two or more units (``ours_se`` of
+    :func:`scflow.repro.tables.compare_table`: seeds, or draws of one seed), the line is the
+    mean and the bars its standard error, the one the claims use.
     """
     groups = _row_groups(cmp)
     colors = series_colors([(str(g.method.iloc[0]) if "method" in g else name,
@@ -145,16 +146,17 @@ def table_figure(cmp: pd.DataFrame, title: str,
             if not len(g):
                 continue
             values += list(g[col])
-            std = g["ours_std"] if col == "ours" and "ours_std" in g else None
+            se = g["ours_se"] if col == "ours" and "ours_se" in g else None
             style = dict(PAPER_STYLE) if col == "paper" else {"marker": "o"}
-            if std is not None and std.notna().any():
-                ax.errorbar(g.nfe, g[col], yerr=std.fillna(0.0), capsize=3, color=color,
+            if se is not None and se.notna().any():
+                ax.errorbar(g.nfe, g[col], yerr=se.fillna(0.0), capsize=3, color=color,
                             label=label, **style)
             else:
                 ax.plot(g.nfe, g[col], color=color, label=label, **style)
-        seeds = int(cmp.n_seeds.max()) if col == "ours" and "n_seeds" in cmp else 1
-        ax.set_title(name + (f"\nbars: std over {seeds} seeds (lines: their mean)"
-                             if seeds > 1 else ""), fontsize=10)
+        over = ([w for w in dict.fromkeys(cmp.over) if w and w != "one value"]
+                if col == "ours" and "over" in cmp else [])
+        ax.set_title(name + (f"\nbars: SE over {', '.join(over)} (lines: the mean)"
+                             if over else ""), fontsize=10)
         _nfe_axis(ax, sorted({int(n) for n in cmp.dropna(subset=[col]).nfe}) or [1])
         _value_axis(ax, values, "FID")
         if not values:
@@ -165,11 +167,11 @@ def table_figure(cmp: pd.DataFrame, title: str,
     return fig
 
 
-def method_metric_figure(df: pd.DataFrame, metric: str, std: pd.DataFrame | None = None,
+def method_metric_figure(df: pd.DataFrame, metric: str, se: pd.DataFrame | None = None,
                          colors: Mapping[str, str] | None = None) -> plt.Figure:
     """``metric`` vs NFE, one line per method (rows of
-    :func:`scflow.repro.tables.metric_by_method`) in ``colors[label]``; ``std`` (same shape,
-    ``stat="std"``) adds error bars where a method has two or more seeds. ``std_ratio`` gets
+    :func:`scflow.repro.tables.metric_by_method`) in ``colors[label]``; ``se`` (same shape,
+    ``stat="se"``) adds error bars where a method has two or more units. ``std_ratio`` gets
     its reference line at 1.0 (the data's contrast); ``consistency_rmse`` starts at 0 (NFE 1
     itself)."""
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
@@ -181,7 +183,7 @@ def method_metric_figure(df: pd.DataFrame, metric: str, std: pd.DataFrame | None
             continue
         x = [int(c) for c in row.index]
         nfes |= set(x)
-        sd = (std.loc[label].reindex(row.index) if std is not None and label in std.index
+        sd = (se.loc[label].reindex(row.index) if se is not None and label in se.index
               else None)
         kw = {"marker": "o", "label": label, "color": colors.get(str(label))}
         if sd is not None and sd.notna().any():
@@ -252,8 +254,8 @@ def make_report_figures(folder: str | Path, show: bool = False) -> list[tuple[st
     colors = method_colors(results)
     for metric in ("consistency_rmse", "std_ratio"):
         df = metric_by_method(results, metric, METHOD_RUNS)
-        std = metric_by_method(results, metric, METHOD_RUNS, stat="std")
-        save(method_metric_figure(df, metric, std, colors), f"report_{metric}",
+        se = metric_by_method(results, metric, METHOD_RUNS, stat="se")
+        save(method_metric_figure(df, metric, se, colors), f"report_{metric}",
              f"{metric} vs NFE per method")
     for name, spec in PAPER_FIGURES.items():
         save(sample_figure(folder, spec), f"report_{name}", spec.title)

@@ -5,27 +5,34 @@ the run and method reproducing it, the paper's FID per NFE) and ``paper_numbers_
 (Tables 1-2). :mod:`scflow.repro.report` writes them as Markdown, :mod:`scflow.repro.claims`
 judges the paper's claims on them, :mod:`scflow.repro.report_figures` draws them.
 
-**Seed replicas.** A paper row's run ``<run>`` (its CSV ``results/<preset>/<run>.csv``, seed as
-recorded in the CSV's ``seed`` column, normally the preset's 0) may have replicas with other
-seeds, found by name: ``<run>_s<k>.csv`` holds seed ``k`` (its run file
-``papermill_runs/<run>_s<k>.yaml`` is ``<run>.yaml`` plus ``parameters: {seed: k}``; the CSV's
-``seed`` column must agree with ``k``). Our number for a (table, row) is the mean over the
-replicas present; with two or more, tables read ``mean ± std`` (sample std) and the FID-vs-NFE
-figures draw the std as error bars; with one, the number is shown as it is. Claims are judged
-per seed (:mod:`scflow.repro.claims`).
+**Seeds and draws.** A row's run may have seed replicas (``<run>_s<k>``) and every sample
+metric a row per draw of the evaluation bank (:mod:`scflow.repro.units`). Our number for a
+(table, row) is the mean over its units and the tables read ``mean ± SE``, the standard error
+the claims use: over seeds where a row has two or more, else over draws (a row with one value
+is shown as it is); the FID-vs-NFE figures draw the SE as error bars. Claims are judged on
+paired differences (:mod:`scflow.repro.claims`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from scflow.repro.paired import Interval
 from scflow.repro.results import COLUMNS, is_results_header
+from scflow.repro.units import (  # noqa: F401 - REPLICA, seed_replicas: importable from here too
+    REPLICA,
+    UnitTable,
+    cell_interval,
+    replica_map,
+    seed_replicas,
+    units_words,
+)
 
 PAPER_NUMBERS = Path(__file__).with_name("data") / "paper_numbers.csv"
 PAPER_NUMBERS_T2I = Path(__file__).with_name("data") / "paper_numbers_t2i.csv"
@@ -45,8 +52,6 @@ TABLE_TITLES = {
     "F": "Fidelity: the paper's switches vs the authors' code's (no paper numbers)",
 }
 MISSING = "missing"
-REPLICA = re.compile(r"^(?P<base>.+)_s(?P<seed>\d+)$")
-"""Name of a seed replica run: ``<run>_s<k>`` is ``<run>`` with seed ``k``."""
 
 
 def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
@@ -81,103 +86,48 @@ def load_results(folder: str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _recorded_seeds(results: pd.DataFrame) -> dict[str, int | None]:
-    """Per run, the first seed its CSV records (None if the column is empty)."""
-    first = pd.to_numeric(results.seed, errors="coerce").groupby(results.run).first()
-    return {str(run): None if math.isnan(v) else int(v) for run, v in first.items()}
-
-
-def replica_map(results: pd.DataFrame) -> dict[str, dict[int, str]]:
-    """``{run: {seed: run name}}`` for every run in ``results`` and its seed replicas.
-
-    A run's own CSV counts with the seed it records (0 if none); ``<run>_s<k>`` adds seed ``k``.
-    Raises ``ValueError`` if a replica's recorded seed disagrees with its name or two files
-    claim the same seed of one run (their numbers would silently be averaged twice).
-    """
-    recorded_seeds = _recorded_seeds(results)
-    names = sorted(recorded_seeds)
-    out: dict[str, dict[int, str]] = {}
-    for name in names:
-        seed = recorded_seeds[name]
-        out.setdefault(name, {})[0 if seed is None else seed] = name
-    for name in names:
-        m = REPLICA.match(name)
-        if not m:
-            continue
-        base, k = m["base"], int(m["seed"])
-        recorded = recorded_seeds[name]
-        if recorded is not None and recorded != k:
-            raise ValueError(f"seed replica {name!r} records seed {recorded} in its CSV, but "
-                             f"its name says seed {k}: rename it or fix its run file")
-        seeds = out.setdefault(base, {})
-        if k in seeds and seeds[k] != name:
-            raise ValueError(f"runs {seeds[k]!r} and {name!r} both hold seed {k} of {base!r}")
-        seeds[k] = name
-    return {run: dict(sorted(s.items())) for run, s in out.items()}
-
-
-def seed_replicas(results: pd.DataFrame, run: str) -> dict[int, str]:
-    """``{seed: run name}`` of ``run`` and its replicas ``<run>_s<k>`` present in ``results``
-    (empty if none); see the module docstring for the naming rule."""
-    return replica_map(results).get(run, {})
-
-
-def value_index(results: pd.DataFrame) -> dict[tuple[str, str, str, int], float]:
-    """``{(run, method, metric, nfe): value}`` over the rows with an NFE (the last row wins,
-    as in a CSV that accumulated a rerun)."""
-    sel = results.assign(nfe=pd.to_numeric(results.nfe, errors="coerce")).dropna(subset=["nfe"])
-    return {(r, str(m), str(k), int(n)): float(v) for r, m, k, n, v in
-            zip(sel.run, sel.method, sel.metric, sel.nfe, sel.value, strict=True)}
-
-
 def our_values(results: pd.DataFrame, run: str, method: str, nfe: int,
                metric: str = "fid") -> dict[int, float]:
-    """``{seed: value}`` of (run, method, nfe, metric) over ``run``'s seed replicas."""
-    out = {}
-    for seed, name in seed_replicas(results, run).items():
-        sel = results[(results.run == name) & (results.method == method)
-                      & (results.metric == metric) & (pd.to_numeric(results.nfe) == nfe)]
-        if not sel.empty:
-            out[seed] = float(sel.value.iloc[-1])
-    return out
-
-
-def mean_std(values: Sequence[float]) -> tuple[float | None, float]:
-    """(mean, sample std) of the seeds' values; ``(None, nan)`` if none, std NaN for one."""
-    if not values:
-        return None, math.nan
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    """``{seed: value}`` of (run, method, nfe, metric) over ``run``'s seed replicas, each
+    seed's value the mean over its draws."""
+    return UnitTable(results).seed_means(run, method, nfe, metric)
 
 
 def our_value(results: pd.DataFrame, run: str, method: str, nfe: int,
               metric: str = "fid") -> float | None:
-    """Our number for (run, method, nfe, metric): the mean over the run's seed replicas, or
+    """Our number for (run, method, nfe, metric): the mean over its units (seeds, draws), or
     ``None`` if that run or row is missing."""
-    return mean_std(list(our_values(results, run, method, nfe, metric).values()))[0]
+    iv = cell_interval(UnitTable(results).cell(run, method, nfe, metric))
+    return None if iv is None else iv.mean
+
+
+def cell_stats(iv: Interval | None) -> dict[str, Any]:
+    """A cell's columns of :func:`compare_table` from its :func:`scflow.repro.units.cell_interval`."""
+    if iv is None:
+        return {"ours": math.nan, "ours_se": math.nan, "n_seeds": 0, "n_draws": 0, "over": ""}
+    return {"ours": iv.mean, "ours_se": iv.se, "n_seeds": iv.n_seeds, "n_draws": iv.n_draws,
+            "over": units_words(iv.n_seeds, iv.n_draws)}
 
 
 def compare_table(results: pd.DataFrame, paper: pd.DataFrame, table: str,
                   metric: str = "fid") -> pd.DataFrame:
-    """One paper table in long form: row, run, method, nfe, ours (mean over seeds; NaN if
-    missing), ours_std (NaN under two seeds), n_seeds, paper, run_done.
+    """One paper table in long form: row, run, method, nfe, ours (mean over the units; NaN if
+    missing), ours_se (its standard error, NaN for one unit), n_seeds, n_draws, over (the units
+    in words), paper, run_done.
 
     Only the NFE columns of :data:`TABLE_NFES` are kept.
     """
     sub = paper[(paper.table == table) & paper.nfe.isin(TABLE_NFES[table])].copy()
-    per_seed = [list(our_values(results, r.run, r.method, r.nfe, metric).values())
-                for r in sub.itertuples()]
-    stats = [mean_std(vals) for vals in per_seed]
-    sub["ours"] = [math.nan if m is None else m for m, _ in stats]
+    units = UnitTable(results)
+    stats = pd.DataFrame([cell_stats(cell_interval(units.cell(r.run, r.method, r.nfe, metric)))
+                          for r in sub.itertuples()],
+                         columns=["ours", "ours_se", "n_seeds", "n_draws", "over"],
+                         index=sub.index)
+    sub = pd.concat([sub, stats], axis=1)
     sub["ours"] = sub["ours"].astype(float)
-    sub["ours_std"] = [sd for _, sd in stats]
-    sub["n_seeds"] = [len(vals) for vals in per_seed]
-    replicas = replica_map(results)
-    sub["run_done"] = [bool(replicas.get(run)) for run in sub.run]
-    return sub[["row", "run", "method", "nfe", "ours", "ours_std", "n_seeds", "paper",
-                "run_done"]].reset_index(drop=True)
+    sub["run_done"] = [units.has_run(run) for run in sub.run]
+    return sub[["row", "run", "method", "nfe", "ours", "ours_se", "n_seeds", "n_draws", "over",
+                "paper", "run_done"]].reset_index(drop=True)
 
 
 def load_paper_t2i(path: str | Path = PAPER_NUMBERS_T2I) -> pd.DataFrame:
@@ -196,21 +146,22 @@ def metric_by_method(results: pd.DataFrame, metric: str,
                      runs: Sequence[tuple[str, str, str]], stat: str = "mean") -> pd.DataFrame:
     """``metric`` per NFE for (label, run, method) triples: labels as rows, NFEs as columns.
 
-    ``stat``: ``"mean"`` over the run's seed replicas, or their sample ``"std"`` (NaN under
-    two seeds).
+    ``stat``: ``"mean"`` over the units (seeds, draws), their standard error ``"se"`` (over
+    seeds where there are two or more, else over draws; NaN for one unit), or ``"over"`` (what
+    the SE is over, in words).
     """
-    if stat not in ("mean", "std"):
-        raise ValueError(f"stat must be 'mean' or 'std' (got {stat!r})")
-    replicas, index = replica_map(results), value_index(results)
+    if stat not in ("mean", "se", "over"):
+        raise ValueError(f"stat must be 'mean', 'se' or 'over' (got {stat!r})")
+    units = UnitTable(results)
+    nfes = sorted({n for (_, _, k, n) in units.index if k == metric and n is not None})
     out = {}
     for label, run, method in runs:
-        per_nfe: dict[int, list[float]] = {}
-        for name in replicas.get(run, {}).values():
-            for (r, m, k, n), v in index.items():
-                if r == name and m == method and k == metric:
-                    per_nfe.setdefault(n, []).append(v)
-        out[label] = {n: mean_std(vs)[0 if stat == "mean" else 1]
-                      for n, vs in sorted(per_nfe.items())}
+        row = {}
+        for n in nfes:
+            s = cell_stats(cell_interval(units.cell(run, method, n, metric)))
+            if not math.isnan(s["ours"]):
+                row[n] = {"mean": s["ours"], "se": s["ours_se"], "over": s["over"]}[stat]
+        out[label] = row
     df = pd.DataFrame.from_dict(out, orient="index")
     return df.reindex(sorted(df.columns), axis=1) if len(df.columns) else df
 
