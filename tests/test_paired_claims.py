@@ -141,6 +141,15 @@ def test_constant_rhs_difference_and_the_tie_band():
     assert r["verdict"] == TIE
 
 
+def test_scale_is_a_factor_on_a_side():
+    """"Under a fifth of the teacher's time" compares with 0.2 x the teacher's time."""
+    q = Quantity("2", ("T",), (25,), metric="sec_per_image", scale=0.2)
+    assert claim_rules.quantity_value(q, lambda *a: 10.0) == (2.0, [])
+    assert q.describe() == "0.2 x sec_per_image T2 T @NFE 25"
+    speed = next(c for c in claims.CLAIMS if c.key == "t2_speed")
+    assert claim_rules.difference_label(speed) == "Ours-0.9B @NFE 1 - 0.2 x 2-RF @NFE 25"
+
+
 # --- on CSVs: pairing, verdicts, formats --------------------------------------------------------
 
 def test_a_shared_draw_offset_cancels(tmp_path):

@@ -15,6 +15,7 @@ OVER_NFE = ("mean", "ratio", "max", "min", "max/min")
 Getter = Callable[[str, str, int, str], "float | None"]
 """``get(table, row, nfe, metric)`` -> the number, or None if missing."""
 
+
 @dataclass(frozen=True)
 class Quantity:
     """One number from the paper's tables: ``metric`` of ``rows`` at ``nfes``, reduced.
