@@ -241,11 +241,11 @@ def test_noise_table_on_a_synthetic_teacher_csv(tmp_path):
         _student(tmp_path, "+GAN", dict.fromkeys(NFES, 18.0), seed=seed)
     md = noise_markdown(tables.load_results(tmp_path), tables.load_paper_numbers())
     sd = statistics.stdev(OFF)
-    assert "same 5 draws of the evaluation bank" in md
-    assert "| memoriser floor: n_eval training images against all of them | sd 0.71 (mean 3) |" \
-           " 5 draws |" in md
-    assert "| novel-real floor: n_eval real images against the other images | sd 0.35 (mean " \
-           "5.5) | 5 draws |" in md
+    assert "same 5 draws of 100 samples each of the evaluation bank" in md
+    assert "| memoriser floor: n_eval training images against all of them | 3 ± 0.71 (mean ± " \
+           "sd) | 5 draws |" in md
+    assert "| novel-real floor: n_eval real images against the other images | 5.5 ± 0.35 (mean " \
+           "± sd) | 5 draws |" in md
     assert f"| teacher, Euler at NFE 25: sd over draws | sd {sd:.2g} (mean 8) |" in md
     assert f"| teacher, converged (Heun, NFE 100): sd over draws | sd {sd:.2g} (mean 6) |" in md
     # every student's draws carry OFF (sd 2.98) and a little noise of their own

@@ -42,13 +42,16 @@ def _draws(cell: dict[Unit, float]) -> list[float]:
             if d is not None and math.isfinite(v)]
 
 
-def _spread_row(label: str, cell: dict[Unit, float]) -> str:
-    """``| label | mean ± sd | over |`` of one cell's draws, or what is missing."""
+def _spread_row(label: str, cell: dict[Unit, float], sd_first: bool = True) -> str:
+    """``| label | value | over |`` of one cell's draws (``sd (mean)``, or ``mean ± sd``
+    where not ``sd_first``), or what is missing."""
     xs = _draws(cell)
     if len(xs) < 2:
         have = f"one value ({num(next(iter(cell.values())))}), no draws" if cell else MISSING
         return f"| {label} | {have} | - |"
-    return f"| {label} | sd {num(_sd(xs), 2)} (mean {num(statistics.fmean(xs))}) | {len(xs)} draws |"
+    m, sd = num(statistics.fmean(xs)), num(_sd(xs), 2)
+    value = f"sd {sd} (mean {m})" if sd_first else f"{m} ± {sd} (mean ± sd)"
+    return f"| {label} | {value} | {len(xs)} draws |"
 
 
 def _table4_rows(paper: pd.DataFrame) -> dict[str, tuple[str, str]]:
@@ -86,26 +89,30 @@ def paired_difference(units: UnitTable, a: tuple[str, str], b: tuple[str, str],
     return iv.mean, iv.se, units_words(iv.n_seeds, iv.n_draws, True)
 
 
-def _protocol(units: UnitTable) -> str:
+def _protocol(units: UnitTable, results: pd.DataFrame) -> str:
     cell = units.cell(TEACHER_RUN, "memoriser", None) or units.cell(TEACHER_RUN, "teacher", 1)
     k = len(_draws(cell))
-    bank = (f"every run is scored on the same {k} draws of the evaluation bank "
+    fid = results[(results.run == TEACHER_RUN) & (results.metric == "fid")]
+    sizes = sorted({int(n) for n in pd.to_numeric(fid.n_samples, errors="coerce").dropna()})
+    n = f" of {', '.join(map(str, sizes))} samples each" if sizes else ""
+    bank = (f"every run is scored on the same {k} draws{n} of the evaluation bank "
             f"(`scflow.evaluate.bank_noise`)" if k >= 2 else
             "the CSVs hold no draws of the evaluation bank yet (one noise set per run, so no sd "
             "over draws can be shown)")
     return (f"How it was measured: {bank}; the floors are notebook 01's "
-            f"(`scflow.metrics.floors`, the same n_eval); sd is the sample sd over draws; SE is "
-            f"the one the claims use (over seeds where there are two or more, else over draws: "
-            f"`scflow.repro.paired`). An SE over seeds is that of the seeds' means on the same "
-            f"draws: a draw's offset, common to every row, is not in it (the sd over draws is).")
+            f"(`scflow.metrics.floors`, n_eval real images per draw); sd is the sample sd over "
+            f"draws; SE is the one the claims use (over seeds where there are two or more, else "
+            f"over draws: `scflow.repro.paired`). An SE over seeds is that of the seeds' means "
+            f"on the same draws: a draw's offset, common to every row, is not in it (the sd over "
+            f"draws is).")
 
 
 def noise_markdown(results: pd.DataFrame, paper: pd.DataFrame) -> str:
     """The noise table (module docstring) and the paired differences of Table 4, in Markdown."""
     units = UnitTable(results)
-    lines = [_protocol(units), "", "| quantity (FID) | value | over |", "|---|---|---|"]
+    lines = [_protocol(units, results), "", "| quantity (FID) | value | over |", "|---|---|---|"]
     for method, label in FLOORS.items():
-        lines.append(_spread_row(label, units.cell(TEACHER_RUN, method, None)))
+        lines.append(_spread_row(label, units.cell(TEACHER_RUN, method, None), sd_first=False))
     euler = [n for (r, m, k, n) in units.index
              if r == TEACHER_RUN and m == "teacher" and k == "fid" and n is not None]
     if euler:
