@@ -282,6 +282,9 @@ def test_report_with_seed_replicas(tmp_path):
     assert "(3 seeds)" in text and text.index("## Summary") < text.index("## Scale")
     # 36.6, 37.6, 38.6: SE 1 / sqrt(3)
     assert "| CD | `table4_cd` | SE over 3 seeds | 37.6 ± 0.58 / 41.34 |" in text
+    consistency = text[text.index("## Consistency"):]
+    assert "| CD | SE over 3 seeds | 0.97 ± 0 | 1 ± 0 |" in consistency  # std_ratio: equal seeds
+    assert "| teacher | - | - |" in consistency  # no run: nothing to be over
     from scflow.repro.report_figures import make_report_figures, table_figure
 
     assert all((tmp_path / rel).exists() for _, rel in make_report_figures(tmp_path))

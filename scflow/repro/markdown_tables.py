@@ -85,8 +85,11 @@ def num(x: float | None, digits: int = 3) -> str:
 
 
 def mean_pm(mean: float | None, se: float) -> str:
-    """``mean ± SE`` when there is a standard error (two or more units), else the number."""
-    return num(mean) if math.isnan(se) else f"{num(mean)} ± {num(se, 2)}"
+    """``mean ± SE`` when there is a standard error (two or more units), else the number; an SE
+    at rounding level (equal units) reads 0."""
+    if math.isnan(se):
+        return num(mean)
+    return f"{num(mean)} ± {num(0.0 if se <= 1e-12 * abs(mean or 1.0) else se, 2)}"
 
 
 def paper_num(x: float) -> str:
