@@ -119,7 +119,7 @@ def profile_update(d, label: str, path: str) -> None:
     key = "self_cpu_time_total"
     if d.device.type == "cuda":
         acts.append(torch.profiler.ProfilerActivity.CUDA)
-        key = "self_cuda_time_total"
+        key = "self_device_time_total"
     with torch.profiler.profile(activities=acts) as prof:
         d.train_step()
         if d.device.type == "cuda":
@@ -171,7 +171,7 @@ class NetBench:
         a, dev = self.args, torch.device(self.args.device)
         mp, compile_, speed = resolve(variant, self.precision, a.calls)
         prec = "bf16" if mp == "bf16" else ("tf32" if speed.tf32 else "fp32")
-        if compile_ != "no":
+        if compile_ != "no" and kind == "full":  # the variant's first row
             torch._dynamo.reset()  # fresh guards per variant: no silent fall-back to eager
         if kind not in self.flops and compile_ != "no":  # the count needs an eager step
             self.flops[kind] = count_flops(self.distiller(kind, mp, "no", SpeedConfig()).train_step)
@@ -218,8 +218,8 @@ def measure_net(net: str, args: argparse.Namespace, t_start: float, out: list[di
             else f"cpu, {torch.get_num_threads()} thread(s)", "torch": torch.__version__,
             "net": net, "arch": b.arch, "params_m": count_parameters(b.teacher) / 1e6,
             "latents": f"4x{b.side}x{b.side}", "batch": b.batch}
-    for kind in ("cd", "full"):
-        for variant in args.variants:
+    for variant in args.variants:  # in the given order, so that a deadline cuts the last ones
+        for kind in ("full", "cd"):  # the full update first: the one that matters most
             row = {**meta, "update": kind, "variant": variant}
             if time.perf_counter() - t_start > args.deadline_s:
                 row["note"] = "skipped: --deadline-s reached"
@@ -233,6 +233,7 @@ def measure_net(net: str, args: argparse.Namespace, t_start: float, out: list[di
                 finally:  # the switches' process-wide flags do not leak into the next row
                     torch.backends.cudnn.benchmark = saved[0]
                     torch.set_float32_matmul_precision(saved[1])
+                    b.teacher.to(memory_format=torch.contiguous_format)  # channels_last's
                     gc.collect()
                     if dev.type == "cuda":
                         torch.cuda.empty_cache()

@@ -6,7 +6,8 @@ computes exactly what it computed before they existed. They are not part of
 :class:`scflow.distill.DistillConfig` (so not of a checkpoint's config or a run's hash).
 
 - ``channels_last``: every net (teacher, student, target, eval_ema, discriminator) in the
-  NHWC memory format (convolutions without layout transposes on tensor cores).
+  NHWC memory format (convolutions without layout transposes on tensor cores); the teacher
+  passed in is converted in place, like its move to the device.
 - ``optimizer``: AdamW's implementation: ``"default"`` (torch's choice: a for-loop on the CPU,
   ``foreach`` on a GPU), ``"foreach"`` (one kernel per op over all tensors) or ``"fused"`` (one
   kernel for the whole step).
