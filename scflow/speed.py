@@ -101,7 +101,9 @@ class LossReader:
     loss vectors stay on the device; :meth:`after_update` reads all of them at once every
     ``every`` updates (one synchronisation), checks them in order, and on a non-finite value
     restores the state saved at the last check and raises. ``owner`` is the
-    :class:`scflow.trainer.Distiller` whose state is saved and restored.
+    :class:`scflow.trainer.Distiller` whose state is saved and restored: the weights of its
+    nets, its optimizers, its step, loss history and lineage (what its checkpoint holds). Its
+    history then holds the read updates only.
     """
 
     def __init__(self, owner: Any, every: int = 1) -> None:
@@ -163,7 +165,7 @@ class LossReader:
     def _save_state(self) -> dict[str, Any]:
         d = self.owner
         nets = {name: getattr(d, name) for name in ("student", "target", "eval_ema", "disc")}
-        return {"step": d.step_count,
+        return {"step": d.step_count, "history": len(d.history), "lineage": copy.deepcopy(d.lineage),
                 "nets": {k: {n: t.detach().clone() for n, t in m.state_dict().items()}
                          for k, m in nets.items() if isinstance(m, nn.Module)},
                 "opts": {k: copy.deepcopy(getattr(d, k).state_dict())
@@ -176,5 +178,7 @@ class LossReader:
             getattr(d, name).load_state_dict(sd)
         for name, sd in saved["opts"].items():
             getattr(d, name).load_state_dict(sd)
+        del d.history[saved["history"]:]
+        d.lineage[:] = saved["lineage"]
         d.step_count, self._saved = saved["step"], None
         return d.step_count

@@ -92,6 +92,7 @@ def test_deferred_loss_reading_logs_every_n_updates_with_identical_math(tmp_path
     hist_ref = ref.train(7)
     hist = lazy.train(7, callback=lambda step, logs: calls.append(step))
     assert [h["step"] for h in hist] == calls == [3, 6, 7]  # every 3rd, and the last
+    assert lazy.history == hist and len(ref.history) == 7
     by_step = {h["step"]: h for h in hist_ref}
     assert all(h == by_step[h["step"]] for h in hist)  # the same numbers, bit for bit
     for p, q in zip(ref.student.parameters(), lazy.student.parameters(), strict=True):
@@ -106,13 +107,16 @@ def test_deferred_non_finite_loss_rolls_back_to_the_last_checked_update(tmp_path
     d.train(3)
     good = {k: v.clone() for k, v in d.student.state_dict().items()}
     good_opt = [s["exp_avg"].clone() for s in d.opt.state.values()]
+    good_lineage = [dict(s) for s in d.lineage]
+    assert [h["step"] for h in d.history] == [3]
     assert d.train_step() == {}  # update 4: finite, applied, not yet read
     d.data.latents[:] = float("nan")
     assert d.train_step() == {}  # update 5: non-finite, applied, not yet read
     with pytest.raises(NonFiniteLossError, match=r"step 5: loss term 'cd'") as err:
         d.train_step()  # update 6 reads 4-6
     assert "rolled back to update 3" in "".join(err.value.__notes__)
-    assert d.step_count == 3
+    assert d.step_count == 3 and [h["step"] for h in d.history] == [3]
+    assert d.lineage == good_lineage and d.lineage[-1]["last"] == 3
     assert all(torch.equal(good[k], v) for k, v in d.student.state_dict().items())
     assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(good_opt, d.opt.state.values(),
                                                              strict=True))
