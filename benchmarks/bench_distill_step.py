@@ -126,7 +126,12 @@ def profile_update(d, label: str, path: str) -> None:
             torch.cuda.synchronize()
     with open(path, "a") as fh:
         fh.write(f"\n## {label}: top ops of one update by {key}\n")
-        fh.write(prof.key_averages().table(sort_by=key, row_limit=20, max_name_column_width=60))
+        try:
+            table = prof.key_averages().table(sort_by=key, row_limit=20, max_name_column_width=60)
+        except (AttributeError, KeyError):  # torch before the "device" names
+            table = prof.key_averages().table(sort_by=key.replace("device", "cuda"), row_limit=20,
+                                              max_name_column_width=60)
+        fh.write(table)
         fh.write("\n")
 
 
@@ -172,7 +177,9 @@ class NetBench:
         mp, compile_, speed = resolve(variant, self.precision, a.calls)
         prec = "bf16" if mp == "bf16" else ("tf32" if speed.tf32 else "fp32")
         if compile_ != "no" and kind == "full":  # the variant's first row
-            torch._dynamo.reset()  # fresh guards per variant: no silent fall-back to eager
+            from torch import _dynamo
+
+            _dynamo.reset()  # fresh guards per variant: no silent fall-back to eager
         if kind not in self.flops and compile_ != "no":  # the count needs an eager step
             self.flops[kind] = count_flops(self.distiller(kind, mp, "no", SpeedConfig()).train_step)
         if dev.type == "cuda":
