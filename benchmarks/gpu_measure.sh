@@ -38,9 +38,12 @@ stage() { echo "== $1 (at $((SECONDS - t0)) s)" | tee -a "$log"; }
 stage "versions"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv \
   >>"$log" 2>&1
-"$py" -c "import torch, diffusers; print('torch', torch.__version__, 'CUDA', torch.version.cuda,
-'diffusers', diffusers.__version__, 'cuda available:', torch.cuda.is_available())" 2>&1 \
-  | tee -a "$log"
+if ! "$py" -c "import torch, diffusers; print('torch', torch.__version__, 'CUDA', torch.version.cuda,
+'diffusers', diffusers.__version__, 'cuda available:', torch.cuda.is_available())" >>"$log" 2>&1
+then
+  tail -5 "$log"; echo "torch and diffusers are needed (see the header: ./.whl)"; exit 1
+fi
+tail -1 "$log"
 
 bench=benchmarks/bench_distill_step.py
 common=(--device "$device" --batch "$batch" --no-seq --csv "$out/cost.csv" --profile "$out/profile.txt")
