@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         from seq_reference import compare_sequential
 
         b = NetBench("mini", args)
-        fid = make_fidelity(args.fidelity, student_lr=1e-4)
+        fid = make_fidelity("code", student_lr=1e-4)  # as the sequential reference always ran
         full = DistillConfig(fidelity=fid, batch_size=b.batch, warmup_rf=0, warmup_bi=0)
         cd = DistillConfig(fidelity=fid, batch_size=b.batch, lambda_gan=0.0, lambda_rf=0.0,
                            lambda_bi=0.0, warmup_rf=0, warmup_bi=0)
