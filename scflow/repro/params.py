@@ -248,8 +248,7 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
         raise ParameterError("\n".join(errors))
     params = resolve_notebook_params(notebook, {k: namespace[k] for k in names})
     followed = [f"{k} {short_repr(namespace[k], 30)} -> {short_repr(params[k], 30)}"
-                for k in names if k not in ("preset", "run_name")
-                and not _same(namespace[k], params[k])]
+                for k in names if k not in ("preset", "run_name") and namespace[k] != params[k]]
     if followed and not os.environ.get(RUNNER_ENV):  # plain papermill / JupyterLab
         print(f"preset {params['preset']!r}: these values follow the preset: "
               f"{', '.join(followed)}. A value equal to the mini default (the notebook's) "

@@ -349,7 +349,10 @@ def batch_overrides() -> dict[str, Any]:
         raise ParameterError(f"{OVERRIDES_ENV} is not a JSON object: {text[:80]!r}") from None
     if not isinstance(values, dict):
         raise ParameterError(f"{OVERRIDES_ENV} is not a JSON object: {text[:80]!r}")
-    return values
+    unknown = sorted(k for k in values if k not in PARAMS or k in ("preset", "run_name"))
+    if unknown:
+        raise ParameterError(f"{OVERRIDES_ENV} sets {unknown}: not values a preset can have")
+    return {k: PARAMS[k].check(k, v) for k, v in values.items()}
 
 
 @contextlib.contextmanager
