@@ -1,250 +1,348 @@
-"""Seconds per SCFlow training step: the library's batched step vs a sequential reading.
+"""Cost of one SCFlow distillation update: FLOPs, time, FLOP/s and % of the measured matmul peak.
 
-Measures, at the miniature's size (the mini preset's net and batch, 4x8x8 latents, random data):
+For each net (``--nets``), update (``cd``: CD only; ``full``: every loss term, warm-ups 0, and
+the discriminator update) and speed variant (``--variants``, :mod:`scflow.speed`), one row:
 
-- ``cd``: the library step with CD only (lambda_GAN = lambda_RF = lambda_BI = 0);
-- ``full``: the library step with every term on (warm-ups 0) plus the discriminator update;
-- ``seq``: the same math written here the straightforward way, one network call per term in
-  Algorithm 1's reading order (L_CD: teacher, target, student; L_GAN: student on z1, D;
-  L_RF: student on z_hat; L_BI: teacher again, target on z_k, student on z_t again; then the
-  discriminator with separate real/fake calls);
-- ``seq_shared``: sequential again, but sharing what the math shares (one teacher call, the
-  student's f(z_t, t) reused by L_BI) -- isolates the gain of batching calls together.
+- FLOPs per update, counted with FlopCounterMode (:mod:`scflow.flops`) on the library's own step
+  (``Distiller.train_step``, the first warm-up update of each eager variant; a variant that
+  counts other FLOPs says so in its note) at the run's batch, and scaled to batch 32 (every
+  counted op is per example); compiled variants do the eager variants' FLOPs;
+- ms per update: the median over ``--blocks`` blocks of ``--calls`` back-to-back updates (CPU:
+  process CPU time, robust to other jobs; GPU: wall time, synchronised around each block);
+- achieved GFLOP/s and its % of a dense matmul's rate measured in the same process, on the same
+  device, in the variant's compute dtype (fp32, tf32 or bf16);
+- peak memory (GPU: allocated peak of the row; CPU: the process's maximum RSS so far);
+- host synchronisations in one more update (GPU: torch's sync debug mode), the speed-up over the
+  ``eager`` row, and the largest relative difference of any loss to the ``eager`` row's over the
+  same updates (the switches change losses by rounding only; bf16 by bf16 rounding).
 
-With ``--compile`` the library's ``cd`` and ``full`` steps also run with ``compile="torch"``
-(``cd_compiled``, ``full_compiled``; :mod:`scflow.compile`) and the eager / compiled ratios are
-printed. ``--device cuda`` times the library steps on a GPU (wall time, CUDA-synchronised; the
-sequential references, the forward timer and the profiler are CPU-only).
+Nets: ``mini`` = the mini preset's ``unet_small`` on 4x8x8 latents, fp32, batch 32; ``paper`` =
+``unet_lfm_celeba`` (LFM's CelebA-HQ net, 153M parameters) on 4x32x32 latents, bf16, batch 32 on
+a GPU and ``--paper-batch`` (default 2) on the CPU, where one update takes seconds. On the CPU
+the ``mini`` net is also compared with a sequential reading of Algorithm 1
+(``seq_reference.py``; ``--no-seq`` skips it).
 
-All variants start from identical weights and see identical draws, so their losses must agree
-(checked with allclose). Timing rounds interleave the variants (fair under a noisy machine); the
-median is reported, as process CPU time (robust to other jobs on a shared machine; equal to the
-compute time with one thread) and as wall time. A per-network forward timer and a profiler table
-say where time goes.
-
-    .venv/bin/python benchmarks/bench_distill_step.py [--steps 6] [--threads 1]
-        [--device cpu|cuda] [--compile]
+    .venv/bin/python benchmarks/bench_distill_step.py [--nets mini,paper] [--variants eager,...]
+        [--device cpu|cuda] [--threads 1] [--csv FILE] [--profile FILE] [--deadline-s S]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import csv
+import gc
+import math
+import sys
 import time
-from collections import defaultdict
+import traceback
+import warnings
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from scflow.distill import DistillConfig, LatentData, draw_inputs
-from scflow.ema import ema_update_
-from scflow.fidelity import make_fidelity
-from scflow.flow import f_theta, interpolant
-from scflow.nets import build_velocity_net
-from scflow.repro.presets import PRESETS
-from scflow.timeskip import time_skip
-from scflow.trainer import Distiller
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
+from scflow.distill import DistillConfig, LatentData  # noqa: E402
+from scflow.fidelity import make_fidelity  # noqa: E402
+from scflow.flops import (  # noqa: E402
+    UpdateCost,
+    count_flops,
+    matmul_peak,
+    peak_memory_gib,
+    time_per_call,
+)
+from scflow.nets import build_velocity_net, count_parameters  # noqa: E402
+from scflow.speed import SpeedConfig  # noqa: E402
 
-class SequentialDistiller(Distiller):
-    """Algorithm 1 evaluated term by term, without batching (the benchmark's reference)."""
-
-    shared: bool = False
-
-    def train_step(self) -> dict[str, float]:  # noqa: C901 - deliberately plain
-        cfg, fid = self.cfg, self.cfg.fidelity
-        it = self.step_count + 1
-        x = draw_inputs(self.data, cfg, it)
-        t4 = lambda s: s.reshape(-1, 1, 1, 1)  # noqa: E731
-        ts = time_skip(x.t, cfg.t_skip, x.u_s, x.u_k)
-        z_t = interpolant(x.z0, x.z1, x.t)
-        dist = lambda a, b: (a - b).pow(2).mean() if fid.distance == "l2" else (  # noqa: E731
-            torch.sqrt((a - b) ** 2 + fid.huber_c**2) - fid.huber_c).flatten(1).mean(1).mean()
-        # L_CD
-        with torch.no_grad():
-            v = self.teacher_v(z_t, x.t, x.cond)
-            z_s = z_t - t4(ts.d_s) * v
-            y_s = f_theta(self.target, z_s, ts.t_s, x.cond)
-        f_t = f_theta(self.student, z_t, x.t, x.cond)
-        late = (x.t <= cfg.t_trunc) if fid.trunc_rule == "t" else (ts.t_s < cfg.t_trunc)
-        y = torch.where(t4(late), x.z0, y_s)
-        logs = {"cd": dist(f_t, y)}
-        total = logs["cd"]
-        x1 = None
-        # L_GAN
-        if cfg.lambda_gan > 0:
-            x1 = f_theta(self.student, x.z1, torch.ones_like(x.t), x.cond)
-            self.disc.requires_grad_(False)
-            logs["gan"] = F.softplus(-self.disc(x1)).mean()
-            self.disc.requires_grad_(True)
-            total = total + cfg.lambda_gan * logs["gan"]
-        # L_RF
-        if cfg.lambda_rf > 0:
-            if x1 is None:
-                x1 = f_theta(self.student, x.z1, torch.ones_like(x.t), x.cond)
-            x1s = x1.detach()
-            z_hat = (1 - t4(x.t)) * x1s + t4(x.t) * x.z1
-            logs["rf"] = (x1s - f_theta(self.student, z_hat, x.t, x.cond)).pow(2).mean()
-            total = total + cfg.lambda_rf * logs["rf"]
-        # L_BI
-        if cfg.lambda_bi > 0:
-            with torch.no_grad():
-                v_bi = v if self.shared else self.teacher_v(z_t, x.t, x.cond)
-                y_k = f_theta(self.target, z_t + t4(ts.d_k) * v_bi, ts.t_k, x.cond)
-            f_bi = f_t if self.shared else f_theta(self.student, z_t, x.t, x.cond)
-            logs["bi"] = dist(f_bi, y_k)
-            total = total + cfg.lambda_bi * logs["bi"]
-        logs["total"] = total.detach()
-        self.opt.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt.step()
-        ema_update_(self.target, self.student, cfg.target_decay)
-        ema_update_(self.eval_ema, self.student, fid.eval_decay)
-        if cfg.lambda_gan > 0:  # D: real (with R1) and fake in separate calls
-            real = x.z0.detach().requires_grad_(True)
-            s_real = self.disc(real)
-            (g,) = torch.autograd.grad(s_real.sum(), real, create_graph=True)
-            logs["d_real"] = F.softplus(-s_real).mean()
-            logs["d_fake"] = F.softplus(self.disc(x1.detach())).mean()
-            logs["r1"] = g.pow(2).flatten(1).sum(1).mean()
-            d_loss = logs["d_real"] + logs["d_fake"] + 0.5 * cfg.r1_gamma * logs["r1"]
-            self.d_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.d_opt.step()
-        self.step_count = it
-        return {k: float(v.detach()) for k, v in logs.items()}
+REF_BATCH = 32
+NETS = {"mini": ("unet_small", 8, "no"), "paper": ("unet_lfm_celeba", 32, "bf16")}
+_ALL = {"channels_last": True, "optimizer": "fused", "log_every": 0, "cudnn_benchmark": True,
+        "tf32": True}
+# name -> (mixed precision or None for the net's own, compile, SpeedConfig fields);
+# log_every 0 means "--calls" (one loss read per timed block)
+VARIANTS: dict[str, tuple[str | None, str, dict]] = {
+    "eager": (None, "no", {}),
+    "channels_last": (None, "no", {"channels_last": True}),
+    "foreach_adamw": (None, "no", {"optimizer": "foreach"}),
+    "fused_adamw": (None, "no", {"optimizer": "fused"}),
+    "no_sync": (None, "no", {"log_every": 0}),
+    "cudnn_benchmark": (None, "no", {"cudnn_benchmark": True}),
+    "tf32": (None, "no", {"tf32": True}),
+    "bf16": ("bf16", "no", {}),
+    "compile": (None, "torch", {}),
+    "compile_max_autotune": (None, "torch", {"compile_mode": "max-autotune"}),
+    "compile_cudagraphs": (None, "torch", {"compile_mode": "reduce-overhead"}),
+    "all_eager": (None, "no", _ALL),
+    "all": (None, "torch", _ALL),
+}
+COLUMNS = ["device", "device_name", "torch", "net", "arch", "params_m", "latents", "batch",
+           "update", "variant", "precision", "gflop_per_update", "gflop_at_batch_32",
+           "ms_per_update", "gflop_per_s", "peak_gflop_per_s", "pct_of_peak", "peak_mem_gib",
+           "host_syncs", "speedup_vs_eager", "max_rel_loss_diff", "note"]
 
 
-def make(kind: str, teacher, data, cfg, device: str = "cpu", compile: str = "no") -> Distiller:
-    torch.manual_seed(0)
-    cls = SequentialDistiller if kind.startswith("seq") else Distiller
-    d = cls(teacher, data, cfg, device=device, compile=compile)
-    d.shared = kind == "seq_shared"
-    return d
+def resolve(variant: str, net_precision: str, calls: int) -> tuple[str, str, SpeedConfig]:
+    """(mixed_precision, compile, SpeedConfig) of a named variant."""
+    mp, compile_, fields = VARIANTS[variant]
+    fields = {k: (calls if k == "log_every" and v == 0 else v) for k, v in fields.items()}
+    return mp or net_precision, compile_, SpeedConfig(**fields)
 
 
-class ForwardTimer:
-    """Wall time spent in each network's forward (hooks), per step."""
-
-    def __init__(self, nets: dict) -> None:
-        self.total: dict[str, float] = defaultdict(float)
-        for name, net in nets.items():
-            if net is not None:
-                net.register_forward_pre_hook(lambda m, a, n=name: self._start(n))
-                net.register_forward_hook(lambda m, a, o, n=name: self._stop(n))
-        self._t0: dict[str, float] = {}
-
-    def _start(self, n: str) -> None:
-        self._t0[n] = time.process_time()
-
-    def _stop(self, n: str) -> None:
-        self.total[n] += time.process_time() - self._t0[n]
+def host_syncs(d) -> float:
+    """Host synchronisations torch reports in one update (CUDA only; NaN on the CPU)."""
+    if d.device.type != "cuda":
+        return float("nan")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            d.train_step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return float(sum("synchroniz" in str(w.message) for w in caught))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=6, help="timed rounds (after 1 warm-up round)")
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    ap.add_argument("--batch", type=int, default=PRESETS["mini"]["distill_batch"],
-                    help="default: the mini preset's distillation batch")
-    ap.add_argument("--arch", default=PRESETS["mini"]["teacher_arch"],
-                    help="default: the mini preset's teacher (and student) net")
-    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--compile", action="store_true",
-                    help="also time the cd and full steps with compile='torch'")
-    ap.add_argument("--warmup", type=int, default=None,
-                    help="untimed rounds first (default 1; 3 with --compile: tracing, recompiles)")
-    args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA GPU is visible to torch")
-    torch.set_num_threads(args.threads)
-    cpu = args.device == "cpu"
-    warmup = args.warmup if args.warmup is not None else (3 if args.compile else 1)
+def max_rel_diff(logs: list[dict], ref: list[dict] | None) -> float:
+    """Largest |a - b| / |b| over the losses both runs read at the same update."""
+    if not ref:
+        return float("nan")
+    out = 0.0
+    for a, b in zip(logs, ref, strict=False):
+        for k in set(a) & set(b):
+            out = max(out, abs(a[k] - b[k]) / max(abs(b[k]), 1e-12))
+    return out
 
-    torch.manual_seed(0)
-    teacher = build_velocity_net(args.arch, sample_size=8)
-    data = LatentData(torch.randn(1024, 4, 8, 8, generator=torch.Generator().manual_seed(1)))
-    fid = make_fidelity("code", student_lr=1e-4)
-    full_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, warmup_rf=0, warmup_bi=0)
-    cd_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, lambda_gan=0.0, lambda_rf=0.0,
-                           lambda_bi=0.0, warmup_rf=0, warmup_bi=0)
-    dev = args.device
-    runs = {"cd": make("lib", teacher, data, cd_cfg, dev),
-            "full": make("lib", teacher, data, full_cfg, dev)}
-    if cpu:
-        runs.update(seq=make("seq", teacher, data, full_cfg),
-                    seq_shared=make("seq_shared", teacher, data, full_cfg))
-    if args.compile:
-        runs.update(cd_compiled=make("lib", teacher, data, cd_cfg, dev, "torch"),
-                    full_compiled=make("lib", teacher, data, full_cfg, dev, "torch"))
 
-    def sync() -> None:
-        if not cpu:
-            torch.cuda.synchronize()
-
-    times: dict[str, list[float]] = defaultdict(list)
-    walls: dict[str, list[float]] = defaultdict(list)
-    logs: dict[str, list[dict]] = defaultdict(list)
-    for r in range(args.steps + warmup):
-        for name, d in runs.items():
-            sync()
-            t0, w0 = time.process_time(), time.perf_counter()
-            logs[name].append(d.train_step())  # .tolist() of the losses: synchronises too
-            sync()
-            if r >= warmup:
-                times[name].append(time.process_time() - t0)
-                walls[name].append(time.perf_counter() - w0)
-
-    # same math, same seeds: the losses agree step by step (compiled: up to rounding)
-    pairs = [("full", "seq", 1e-4), ("full", "seq_shared", 1e-4), ("cd", "cd_compiled", 1e-3),
-             ("full", "full_compiled", 1e-3)]
-    for ref, name, rtol in pairs:
-        if name in runs:
-            for a, b in zip(logs[ref], logs[name], strict=True):
-                for k in a:
-                    assert abs(a[k] - b[k]) <= rtol * abs(a[k]) + 1e-6, (name, k, a[k], b[k])
-    print(f"losses: every variant == the library step (allclose) over {args.steps + warmup} "
-          f"steps; last full step: "
-          + ", ".join(f"{k}={v:.4g}" for k, v in logs["full"][-1].items()))
-
-    # on a GPU the process CPU time measures the launching thread, not the work: use wall time
-    per = {k: statistics.median(v) for k, v in (times if cpu else walls).items()}
-    what = "CPU" if cpu else "wall"
-    name = torch.cuda.get_device_name() if not cpu else f"{args.threads} thread(s)"
-    print(f"\n{args.arch}, batch {args.batch}, 4x8x8 latents, torch {torch.__version__}, "
-          f"{dev} ({name}), median of {args.steps} steps after {warmup} warm-up "
-          f"(CPU s/step | wall s/step):")
-    for k, v in times.items():
-        print(f"  {k:13s} {statistics.median(v):7.4f} | {statistics.median(walls[k]):7.4f}")
-    print(f"ratios of {what} time:")
-    if cpu:
-        print(f"  full / seq        = {per['full'] / per['seq']:.2f}   (target <= 0.7)")
-        print(f"  full / seq_shared = {per['full'] / per['seq_shared']:.2f}")
-    print(f"  full / cd         = {per['full'] / per['cd']:.2f}   (target <= ~2.2)")
-    if args.compile:
-        print(f"  full_compiled / cd_compiled = {per['full_compiled'] / per['cd_compiled']:.2f}")
-        print(f"  cd eager / compiled   = {per['cd'] / per['cd_compiled']:.2f}   (> 1: compile helps)")
-        print(f"  full eager / compiled = {per['full'] / per['full_compiled']:.2f}")
-    if not cpu:
-        print(f"  peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
-        return
-
-    # where the time goes: forward time per network in one full library step and one seq step
-    for name in ("full", "seq"):
-        d = runs[name]
-        timer = ForwardTimer({"teacher": d.teacher, "target": d.target, "student": d.student,
-                              "disc": d.disc})
-        t0 = time.process_time()
+def profile_update(d, label: str, path: str) -> None:
+    """Append the top ops of one update (by device time on a GPU, CPU time on the CPU)."""
+    acts = [torch.profiler.ProfilerActivity.CPU]
+    key = "self_cpu_time_total"
+    if d.device.type == "cuda":
+        acts.append(torch.profiler.ProfilerActivity.CUDA)
+        key = "self_device_time_total"
+    with torch.profiler.profile(activities=acts) as prof:
         d.train_step()
-        wall = time.process_time() - t0
-        fwd = sum(timer.total.values())
-        parts = ", ".join(f"{k} fwd {v:.3f}" for k, v in timer.total.items())
-        print(f"\n{name}: {wall:.3f} CPU s = {parts}, rest (backward, optimizer, EMA) "
-              f"{wall - fwd:.3f}")
-    with torch.profiler.profile() as prof:
-        runs["full"].train_step()
-    print("\nlibrary full step, top ops by self CPU time:")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
+        if d.device.type == "cuda":
+            torch.cuda.synchronize()
+    with open(path, "a") as fh:
+        fh.write(f"\n## {label}: top ops of one update by {key}\n")
+        try:
+            table = prof.key_averages().table(sort_by=key, row_limit=20, max_name_column_width=60)
+        except (AttributeError, KeyError):  # torch before the "device" names
+            table = prof.key_averages().table(sort_by=key.replace("device", "cuda"), row_limit=20,
+                                              max_name_column_width=60)
+        fh.write(table)
+        fh.write("\n")
+
+
+class NetBench:
+    """Rows of one net: FLOPs counted once per update kind, peaks once per precision."""
+
+    def __init__(self, net: str, args: argparse.Namespace) -> None:
+        self.net, self.args = net, args
+        self.arch, self.side, self.precision = NETS[net]
+        cpu = args.device == "cpu"
+        self.batch = args.batch or (args.paper_batch if net == "paper" and cpu else REF_BATCH)
+        torch.manual_seed(0)
+        self.teacher = build_velocity_net(self.arch, sample_size=self.side)
+        g = torch.Generator().manual_seed(1)
+        self.data = LatentData(torch.randn(256, 4, self.side, self.side, generator=g))
+        self.flops: dict[str, int] = {}
+        self.peaks: dict[str, float] = {}
+        self.eager: dict[str, tuple[list[dict], float]] = {}
+
+    def distiller(self, kind: str, mp: str, compile_: str, speed: SpeedConfig):
+        from scflow.trainer import Distiller
+
+        off = {} if kind == "full" else {"lambda_gan": 0.0, "lambda_rf": 0.0, "lambda_bi": 0.0}
+        cfg = DistillConfig(fidelity=make_fidelity(self.args.fidelity), batch_size=self.batch,
+                            mixed_precision=mp, warmup_rf=0, warmup_bi=0, **off)
+        torch.manual_seed(0)
+        return Distiller(self.teacher, self.data, cfg, device=self.args.device,
+                         compile=compile_, speed=speed)
+
+    def peak(self, precision: str) -> float:
+        if precision not in self.peaks:
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            saved = torch.get_float32_matmul_precision()
+            torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+            try:
+                self.peaks[precision] = matmul_peak(self.args.device, dtype)
+            finally:
+                torch.set_float32_matmul_precision(saved)
+        return self.peaks[precision]
+
+    def row(self, kind: str, variant: str) -> dict:
+        a, dev = self.args, torch.device(self.args.device)
+        mp, compile_, speed = resolve(variant, self.precision, a.calls)
+        prec = "bf16" if mp == "bf16" else ("tf32" if speed.tf32 else "fp32")
+        if compile_ != "no" and kind == "full":  # the variant's first row
+            from torch import _dynamo
+
+            _dynamo.reset()  # fresh guards per variant: no silent fall-back to eager
+        if kind not in self.flops and compile_ != "no":  # the count needs an eager step
+            self.flops[kind] = count_flops(self.distiller(kind, mp, "no", SpeedConfig()).train_step)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        d = self.distiller(kind, mp, compile_, speed)
+        logs: list[dict] = []
+
+        def step() -> None:
+            logs.append(d.train_step())
+
+        warm = a.warmup if a.warmup is not None else (3 if compile_ != "no" else 1)
+        note = ""
+        if compile_ == "no":  # the first warm-up update, counted (in every eager variant: the
+            n = count_flops(step)  # counter changes rounding, so all start from the same update)
+            warm -= 1
+            if self.flops.setdefault(kind, n) != n:
+                note = f"FLOPs {n / 1e9:.4g} G != the first variant's"
+        secs = time_per_call(step, dev, calls=a.calls, blocks=a.blocks, warmup=max(warm, 0))
+        mem = peak_memory_gib(dev)
+        syncs = host_syncs(d)
+        if a.profile and kind == "full" and variant in (a.variants[0], a.variants[-1]):
+            profile_update(d, f"{self.arch} batch {self.batch}, {kind} update, {variant}",
+                           a.profile)
+        if variant == "eager":
+            self.eager[kind] = (logs, secs)
+        ref_logs, ref_secs = self.eager.get(kind, (None, float("nan")))
+        cost = UpdateCost(self.flops[kind], secs, self.peak(prec), mem).row()
+        flops_ref = self.flops[kind] * REF_BATCH / self.batch
+        return {"precision": prec, **{k: v for k, v in cost.items()},
+                "gflop_at_batch_32": flops_ref / 1e9, "peak_gflop_per_s": self.peak(prec) / 1e9,
+                "host_syncs": syncs, "speedup_vs_eager": ref_secs / secs,
+                "max_rel_loss_diff": max_rel_diff(logs, ref_logs), "note": note}
+
+
+def measure_net(net: str, args: argparse.Namespace, t_start: float, out: list[dict]) -> None:
+    """Append one row per (update, variant) of ``net`` to ``out`` (and to ``--csv``)."""
+    b = NetBench(net, args)
+    if b.batch <= 0:
+        print(f"{net}: skipped (--paper-batch 0)")
+        return
+    dev = torch.device(args.device)
+    meta = {"device": dev.type, "device_name": torch.cuda.get_device_name() if dev.type == "cuda"
+            else f"cpu, {torch.get_num_threads()} thread(s)", "torch": torch.__version__,
+            "net": net, "arch": b.arch, "params_m": count_parameters(b.teacher) / 1e6,
+            "latents": f"4x{b.side}x{b.side}", "batch": b.batch}
+    for variant in args.variants:  # in the given order, so that a deadline cuts the last ones
+        for kind in ("full", "cd"):  # the full update first: the one that matters most
+            row = {**meta, "update": kind, "variant": variant}
+            if time.perf_counter() - t_start > args.deadline_s:
+                row["note"] = "skipped: --deadline-s reached"
+            else:
+                saved = (torch.backends.cudnn.benchmark, torch.get_float32_matmul_precision())
+                try:
+                    row.update(b.row(kind, variant))
+                except Exception as err:  # noqa: BLE001 (a failed variant is a row; go on)
+                    traceback.print_exc()
+                    row["note"] = f"{type(err).__name__}: {err}"[:160].replace("\n", " ")
+                finally:  # the switches' process-wide flags do not leak into the next row
+                    torch.backends.cudnn.benchmark = saved[0]
+                    torch.set_float32_matmul_precision(saved[1])
+                    b.teacher.to(memory_format=torch.contiguous_format)  # channels_last's
+                    gc.collect()
+                    if dev.type == "cuda":
+                        torch.cuda.empty_cache()
+            out.append(row)
+            print_row(row)
+            if args.csv:
+                append_csv(args.csv, row)
+
+
+def _fmt(v: object, spec: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return format(v, spec) if isinstance(v, float | int) else str(v)
+
+
+def print_row(r: dict) -> None:
+    print(f"{r['arch']:16s} b{r['batch']:<3} {r['update']:4s} {r['variant']:21s} "
+          f"{_fmt(r.get('precision'), 's'):4s} {_fmt(r.get('gflop_per_update'), '10.1f')} "
+          f"{_fmt(r.get('gflop_at_batch_32'), '10.1f')} {_fmt(r.get('ms_per_update'), '9.2f')} "
+          f"{_fmt(r.get('gflop_per_s'), '9.1f')} {_fmt(r.get('pct_of_peak'), '6.1f')} "
+          f"{_fmt(r.get('peak_mem_gib'), '6.2f')} {_fmt(r.get('host_syncs'), '4.0f')} "
+          f"{_fmt(r.get('speedup_vs_eager'), '5.2f')} {_fmt(r.get('max_rel_loss_diff'), '8.1e')}"
+          f" {r.get('note', '')}", flush=True)
+
+
+def append_csv(path: str, row: dict) -> None:
+    new = not Path(path).exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nets", default="mini,paper", help=f"comma-separated, of {list(NETS)}")
+    ap.add_argument("--variants", default="eager", help=f"comma-separated, of {list(VARIANTS)}")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
+    ap.add_argument("--batch", type=int, default=0, help="every net's batch (default: 32; the "
+                    "paper-scale net on the CPU: --paper-batch)")
+    ap.add_argument("--paper-batch", type=int, default=2,
+                    help="the paper-scale net's batch on the CPU (0: skip it)")
+    ap.add_argument("--fidelity", default="paper", choices=("paper", "code"))
+    ap.add_argument("--calls", type=int, default=None,
+                    help="updates per timed block (default: 5 on a GPU, 3 / 1 for mini / paper "
+                         "on the CPU); also no_sync's log_every")
+    ap.add_argument("--blocks", type=int, default=None, help="timed blocks (default 3; CPU "
+                    "paper-scale: 2)")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="untimed updates first, the counted one included (default 1; compiled: 3)")
+    ap.add_argument("--compile", action="store_true", help="add the 'compile' variant")
+    ap.add_argument("--no-seq", action="store_true", help="skip the sequential reference (CPU)")
+    ap.add_argument("--steps", type=int, default=6, help="timed rounds of the sequential part")
+    ap.add_argument("--csv", default="", help="append the rows to this CSV file")
+    ap.add_argument("--profile", default="", help="append top-op tables of the first and last "
+                    "variant's full update to this file")
+    ap.add_argument("--deadline-s", type=float, default=math.inf,
+                    help="skip the variants that would start after this many seconds")
+    args = ap.parse_args(argv)
+    args.nets, args.variants = args.nets.split(","), args.variants.split(",")
+    if args.compile and "compile" not in args.variants:
+        args.variants.append("compile")
+    for name, known in (("nets", NETS), ("variants", VARIANTS)):
+        bad = [v for v in getattr(args, name) if v not in known]
+        if bad:
+            ap.error(f"--{name}: unknown {bad}; choose from {list(known)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA GPU is visible to torch")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cpu, t_start, rows = args.device == "cpu", time.perf_counter(), []
+    base = {k: getattr(args, k) for k in ("calls", "blocks")}
+    if cpu and "mini" in args.nets and not args.no_seq:
+        from seq_reference import compare_sequential
+
+        b = NetBench("mini", args)
+        fid = make_fidelity("code", student_lr=1e-4)  # as the sequential reference always ran
+        full = DistillConfig(fidelity=fid, batch_size=b.batch, warmup_rf=0, warmup_bi=0)
+        cd = DistillConfig(fidelity=fid, batch_size=b.batch, lambda_gan=0.0, lambda_rf=0.0,
+                           lambda_bi=0.0, warmup_rf=0, warmup_bi=0)
+        compare_sequential(b.teacher, b.data, full, cd, args.steps, 1,
+                           f"{b.arch}, batch {b.batch}, 4x8x8 latents, torch {torch.__version__}, "
+                           f"cpu ({args.threads} thread(s))")
+    print(f"\ncost of one update; FLOPs counted at the row's batch and scaled to 32; CPU: "
+          f"process CPU time, {args.threads} thread(s); GPU: wall time")
+    print(f"{'net':16s} {'batch':4s} {'upd':4s} {'variant':21s} {'prec':4s} {'GFLOP/upd':>10s} "
+          f"{'GFLOP@32':>10s} {'ms/upd':>9s} {'GFLOP/s':>9s} {'%peak':>6s} {'memGiB':>6s} "
+          f"{'sync':>4s} {'x':>5s} {'lossdiff':>8s}")
+    for net in args.nets:
+        paper_cpu = cpu and net == "paper"
+        args.calls = base["calls"] or (1 if paper_cpu else (3 if cpu else 5))
+        args.blocks = base["blocks"] or (2 if paper_cpu else 3)
+        measure_net(net, args, t_start, rows)
+    peaks = sorted({(r["arch"], r["precision"], r["peak_gflop_per_s"]) for r in rows
+                    if "peak_gflop_per_s" in r})
+    print("measured matmul peaks: " + "; ".join(f"{a} {p}: {v:.0f} GFLOP/s" for a, p, v in peaks))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ A file whose hash differs is refused (:class:`ArtifactError`), never loaded.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -54,13 +55,82 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _manifest_entries(manifest: Path) -> dict[str, dict[str, str]]:
+    """The ``entries`` of a shipped manifest; :class:`ArtifactError` naming it if damaged."""
+    try:
+        entries = json.loads(manifest.read_text())["entries"]
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ArtifactError(f"{manifest} is damaged (truncated or edited: not the JSON that "
+                            f"`python -m scflow.repro.artifacts` writes): restore it with "
+                            f"`git checkout -- {manifest}`, or move its folder away to train "
+                            f"those artefacts here") from None
+    return entries
+
+
+def shipped_manifest_problems() -> list[str]:
+    """One line per damaged shipped manifest (checked before a run starts)."""
+    problems = []
+    for manifest in sorted(artifacts_root().glob(f"*/{MANIFEST}")):
+        try:
+            _manifest_entries(manifest)
+        except ArtifactError as err:
+            problems.append(f"shipped artefacts: {err}")
+    return problems
+
+
 def shipped_entry(name: str) -> tuple[Path, dict[str, str]] | None:
     """``(folder, {file: sha256})`` of the shipped artefact named ``name`` (``<kind>-<hash>``)."""
     for manifest in sorted(artifacts_root().glob(f"*/{MANIFEST}")):
-        entries = json.loads(manifest.read_text())["entries"]
+        entries = _manifest_entries(manifest)
         if name in entries:
             return manifest.parent / name, entries[name]
     return None
+
+
+def unwritable(folder: str | Path) -> str | None:
+    """Why files could not be created in ``folder`` (or, if it does not exist yet, in its
+    nearest existing parent, where it would be made); ``None`` if they can."""
+    folder = Path(folder).absolute()
+    p = folder
+    while not os.path.lexists(p) and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        return f"{p} is not a folder: move it away or choose another location"
+    if not os.access(p, os.W_OK | os.X_OK):
+        return (f"{p} is not writable by this user, so {folder} cannot be written: make it "
+                f"writable or choose another location (SCFLOW_RESULTS / SCFLOW_CACHE)")
+    return None
+
+
+class DiskFullError(OSError):
+    """A write failed because the disk (or the user's quota) is full."""
+
+
+def disk_full(err: BaseException, path: Path) -> DiskFullError | None:
+    """A :class:`DiskFullError` naming ``path`` if ``err`` is a full disk, else ``None``.
+
+    Besides ``ENOSPC`` / ``EDQUOT``, torch's zip writer reports a full disk as a RuntimeError
+    ("unexpected pos ..."), recognised here by its text and the free space left.
+    """
+    if isinstance(err, DiskFullError):
+        return err
+    full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not full and isinstance(err, RuntimeError) and "unexpected pos" in str(err):
+        full = True
+    if not full:
+        return None
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        left = f"{shutil.disk_usage(p).free / 2**20:.0f} MiB free on its disk"
+    except OSError:
+        left = "its disk"
+    return DiskFullError(errno.ENOSPC, f"disk full while writing {path} ({left}): free space "
+                                       f"and rerun (nothing half-written was kept; a killed "
+                                       f"run resumes)")
 
 
 def restore_shipped(final: Path) -> bool:
@@ -156,9 +226,15 @@ def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path,
         tmp = _fresh_sibling(final)
         tmp.mkdir(0o777)  # the umask decides (mkdtemp would make it owner-only, 0700)
         try:
-            build(tmp)
-            (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1,
-                                                        default=str))
+            try:
+                build(tmp)
+                (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1,
+                                                            default=str))
+            except (OSError, RuntimeError) as err:
+                full = disk_full(err, tmp)
+                if full is None:
+                    raise
+                raise full from err
             if final.exists():  # an earlier broken build: replace it
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -185,7 +261,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        full = disk_full(err, path)
+        if full is not None:
+            raise full from err
         raise

@@ -20,19 +20,24 @@ COMPILE_CHOICES = ("no", "torch")
 __all__ = ["COMPILE_CHOICES", "compile_net", "torch_compile_usable"]
 
 
-def compile_net(net: nn.Module, mode: str = "no") -> Callable[..., Any]:
+def compile_net(net: nn.Module, mode: str = "no", torch_mode: str = "default"
+                ) -> Callable[..., Any]:
     """``net`` itself (``"no"``) or ``torch.compile(net)`` (``"torch"``), sharing its parameters.
 
-    The first calls of a compiled net per input shape are slow (tracing and code generation);
-    a new batch size recompiles once, then runs from the cache.
+    ``torch_mode`` is ``torch.compile``'s ``mode`` (``"max-autotune"``, ``"reduce-overhead"``:
+    CUDA graphs; :data:`scflow.speed.COMPILE_MODES`); it needs ``mode="torch"``. The first calls
+    of a compiled net per input shape are slow (tracing and code generation); a new batch size
+    recompiles once, then runs from the cache.
     """
     if mode not in COMPILE_CHOICES:
         raise ValueError(f"compile must be one of {COMPILE_CHOICES} (got {mode!r})")
     if mode == "no":
+        if torch_mode != "default":
+            raise ValueError(f"a torch.compile mode ({torch_mode!r}) needs compile='torch'")
         return net
     import torch
 
-    return torch.compile(net)
+    return torch.compile(net) if torch_mode == "default" else torch.compile(net, mode=torch_mode)
 
 
 def torch_compile_usable() -> tuple[bool, str]:

@@ -5,7 +5,11 @@ Images are float tensors (N, C, H, W) in [-1, 1], the range the autoencoders exp
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,18 +63,109 @@ def image_files(folder: str | Path, limit: int | None = None) -> list[Path]:
     return files[:limit] if limit is not None else files
 
 
-def folder_fingerprint(folder: str | Path, limit: int | None = None) -> str:
-    """Hash of the names, sizes and modification times of the images a folder dataset reads.
+DIGESTS_FILE = "data-digests.json"
+"""File in the cache folder remembering each data file's sha256 with its size, mtime and inode."""
 
-    Part of the cache keys of everything trained on the folder, so replacing, adding or
-    editing images (under the same path) retrains the autoencoder, latents and teacher.
+
+def array_fingerprint(*arrays: np.ndarray) -> str:
+    """Hash of arrays' dtypes, shapes and bytes: the content fingerprint a loader supplies for
+    the raw data it reads (before any resizing, whose floats may differ across machines)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def digits_fingerprint() -> str:
+    """Content fingerprint of scikit-learn's digits (integer pixels 0-16 and labels)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return array_fingerprint(d.images.astype(np.uint8), d.target.astype(np.int64))
+
+
+def _digest_cache() -> tuple[Path, dict[str, list]]:
+    from scflow.cache import cache_root
+
+    path = cache_root() / DIGESTS_FILE
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}  # missing or damaged: every file is hashed again
+    return path, known if isinstance(known, dict) else {}
+
+
+def file_digests(files: Sequence[Path], verify: bool = False) -> tuple[list[str], list[Path]]:
+    """The sha256 of each file's bytes, and the files whose content changed unnoticed.
+
+    A file whose (size, mtime, inode) equal the remembered ones keeps its remembered digest
+    (hashing 30k images on every plan would cost minutes); ``verify=True`` rehashes every
+    file and returns, second, those whose bytes changed while size, mtime and inode did not.
+    """
+    from scflow.cache import atomic_write_bytes, sha256_file
+
+    cache_file, known = _digest_cache()
+    digests, unnoticed, changed = [], [], False
+    for f in files:
+        st = f.stat()
+        key, sig = str(f.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
+        entry = known.get(key)
+        if entry and entry[:3] == sig and not verify:
+            digests.append(entry[3])
+            continue
+        digest = sha256_file(f)
+        if entry and entry[:3] == sig and entry[3] != digest:
+            unnoticed.append(f)
+        if entry != [*sig, digest]:
+            known[key], changed = [*sig, digest], True
+        digests.append(digest)
+    if changed:
+        with contextlib.suppress(OSError):  # a read-only cache only costs the hashing again
+            atomic_write_bytes(cache_file, json.dumps(known).encode())
+    return digests, unnoticed
+
+
+def folder_fingerprint(folder: str | Path, limit: int | None = None,
+                       verify: bool = False) -> str:
+    """Hash of the names and contents (sha256) of the images a folder dataset reads.
+
+    Part of the cache keys of everything trained on the folder and of the runs' configuration
+    hashes, so replacing, adding or editing images (under the same path) retrains the
+    autoencoder, latents and teacher. Contents come from :func:`file_digests`.
     """
     folder = Path(folder)
+    files = image_files(folder, limit)
+    digests, _ = file_digests(files, verify)
     h = hashlib.sha256()
-    for f in image_files(folder, limit):
-        st = f.stat()
-        h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for f, digest in zip(files, digests, strict=True):
+        h.update(f"{f.relative_to(folder).as_posix()}\0{digest}\n".encode())
     return h.hexdigest()[:16]
+
+
+def verify_folder(folder: str | Path, limit: int | None = None) -> list[Path]:
+    """Rehash every image of a folder dataset; the files whose content changed although their
+    size, mtime and inode did not (their remembered digests are corrected)."""
+    return file_digests(image_files(folder, limit), verify=True)[1]
+
+
+DATA_FINGERPRINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "digits": lambda p: digits_fingerprint(),
+    "folder": lambda p: folder_fingerprint(p["data_dir"], p.get("data_limit") or None),
+}
+"""``dataset`` -> the content fingerprint of what its loader reads; a new dataset adds one."""
+
+
+def data_fingerprint(p: Mapping[str, Any]) -> str:
+    """Content fingerprint of the training data that ``p`` (``dataset``, ``data_dir``,
+    ``data_limit``) selects; ``"missing"`` for a folder that is not there (nothing can run on
+    it, and the pre-flight check says so)."""
+    try:
+        return DATA_FINGERPRINTS[p["dataset"]](p)
+    except FileNotFoundError:
+        return "missing"
 
 
 def data_cache_key(p: dict[str, Any]) -> dict[str, Any]:

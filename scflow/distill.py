@@ -174,8 +174,12 @@ class StepInputs:
 
 
 def draw_inputs(data: LatentData, cfg: DistillConfig, it: int, rank: int = 0, world: int = 1,
-                device: torch.device | str = "cpu") -> StepInputs:
-    """The draws of update ``it`` for the global batch, seeded by ``(seed, it)``; this rank's slice."""
+                device: torch.device | str = "cpu", non_blocking: bool = False) -> StepInputs:
+    """The draws of update ``it`` for the global batch, seeded by ``(seed, it)``; this rank's slice.
+
+    ``non_blocking``: copy them to a GPU from pinned memory without waiting for the GPU (same
+    values; the host does not synchronise). Ignored for a CPU device.
+    """
     b = cfg.batch_size
     if b % world:
         raise ValueError(f"batch_size {b} is not divisible by the {world} processes")
@@ -187,7 +191,10 @@ def draw_inputs(data: LatentData, cfg: DistillConfig, it: int, rank: int = 0, wo
     u_s, u_k = torch.rand(b, generator=g), torch.rand(b, generator=g)  # Alg. 2: U, U'
     sl = slice(rank * b // world, (rank + 1) * b // world)
     z0, cond = data.take(idx[sl])
-    dev = lambda x: None if x is None else x.to(device)  # noqa: E731
+    if non_blocking and torch.device(device).type == "cuda":
+        dev = lambda x: None if x is None else x.pin_memory().to(device, non_blocking=True)  # noqa: E731
+    else:
+        dev = lambda x: None if x is None else x.to(device)  # noqa: E731
     return StepInputs(z0=dev(z0), z1=dev(z1[sl]), t=dev(t[sl]), u_s=dev(u_s[sl]),
                       u_k=dev(u_k[sl]), cond=dev(cond))
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from scflow.cache import REPO_ROOT
 from scflow.nets import VelocityNet, _jsonable, check_config_match
 
 SD_LATENT_SCALE = 0.18215
@@ -37,6 +38,13 @@ SCFLOW_T2I_ID = "haopt/scflow_t2i"
 SCFLOW_T2I_SUBFOLDER = "checkpoint-18000/unet_ema"
 """The released SCFlow text-to-image student: the EMA UNet after 18k updates (diffusers
 ``EMAModel.save_pretrained`` folder: a ``UNet2DConditionModel`` config plus EMA fields)."""
+
+LOCAL_WEIGHTS = {SD_VAE_ID: "weights/sd-vae-ft-mse", INSTAFLOW_2RF_ID: "weights/2rf",
+                 INSTAFLOW_09B_ID: "weights/instaflow_0_9B", SCFLOW_T2I_ID: "weights/scflow_t2i"}
+"""Hub id -> the folder the README downloads it to (from the repository root); presets and
+error messages name the same folders. LFM's teacher: :data:`LFM_MODEL_480_PATH`."""
+HUB_ID_OF = {local: hub_id for hub_id, local in LOCAL_WEIGHTS.items()}
+LFM_MODEL_480_PATH = "weights/lfm/model_480.pth"
 
 INSTAFLOW_TIME_SCALE = 1000.0
 """InstaFlow / 2-RF UNets take the timestep ``1000 t`` and predict noise -> data (sign -1)."""
@@ -76,9 +84,11 @@ def _missing_files(folder: Path, expect: Sequence[str]) -> list[str]:
 
 
 def _hint(name: str, what: str, subfolder: str | None, param: str | None) -> str:
-    local = Path("weights") / name.replace("/", "--")
+    name = HUB_ID_OF.get(name, name)
+    local = LOCAL_WEIGHTS.get(name) or Path("weights") / name.replace("/", "--")
     sub = f" --include '{subfolder}/*'" if subfolder else ""
-    pass_as = f"pass it as `{param}`" if param else "pass that directory instead of the hub id"
+    pass_as = (f"pass it as `{param}` (`{param}: {local}`)" if param
+               else "pass that directory instead of the hub id")
     return (f"{what} is not available offline ({name!r}"
             f"{f', subfolder {subfolder!r}' if subfolder else ''}).\n"
             f"On a machine with network run:\n"
@@ -107,6 +117,8 @@ def resolve_pretrained(name_or_path: str, *, what: str, subfolder: str | None = 
         WeightsUnavailableError: immediately when nothing usable is found locally.
     """
     path = Path(name_or_path).expanduser()
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).is_dir():
+        path = REPO_ROOT / path  # weights/... as the README downloads them, from any folder
     if path.is_dir():
         folder = path / subfolder if subfolder else path
         missing = _missing_files(folder, expect)
@@ -115,6 +127,10 @@ def resolve_pretrained(name_or_path: str, *, what: str, subfolder: str | None = 
                 f"{what}: local folder {folder} lacks {', '.join(missing)} (expected a "
                 f"diffusers/transformers save_pretrained folder)")
         return folder
+    hub_id = HUB_ID_OF.get(str(name_or_path).rstrip("/"))
+    if hub_id:  # the README's folder is not there: the same weights in the HF cache do as well
+        return resolve_pretrained(hub_id, what=what, subfolder=subfolder, expect=expect,
+                                  allow_download=allow_download, param=param, timeout_s=timeout_s)
     if not _looks_like_hub_id(name_or_path):
         raise WeightsUnavailableError(
             f"{what}: {name_or_path!r} is neither an existing directory nor a hub id "
@@ -281,7 +297,7 @@ LFM_MODEL_480_URL = "https://drive.google.com/file/d/1AIuMr5Ewti6_wQAJdM9elsrERw
 """Where LFM's README publishes the ``celeba_f8_adm`` checkpoint ``model_480.pth``."""
 
 
-def lfm_download_command(dest: str | Path = "weights/lfm/model_480.pth") -> str:
+def lfm_download_command(dest: str | Path = LFM_MODEL_480_PATH) -> str:
     """The shell command that fetches LFM's CelebA-HQ 256 teacher to ``dest``."""
     return f'pip install gdown && gdown --fuzzy "{LFM_MODEL_480_URL}" -O {dest}'
 

@@ -24,7 +24,6 @@ from scflow.distill import (
     DistillConfig,
     LatentData,
     autocast_for,
-    check_finite,
     compute_losses,
     draw_inputs,
 )
@@ -33,6 +32,7 @@ from scflow.flow import guided
 from scflow.progress import progress as progress_bar
 from scflow.samplers import sample_batched
 from scflow.schedule import eval_ema_decay_at, lr_factor
+from scflow.speed import LossReader, SpeedConfig, apply_backends, to_channels_last
 
 __all__ = ["Distiller"]
 
@@ -50,6 +50,7 @@ class Distiller:
         ckpt_dir: where :meth:`train` keeps ``last.pt`` (None: no checkpoints).
         compile: ``"no"`` or ``"torch"``: call teacher, student and target (training) and the
             sampled nets through ``torch.compile`` (:mod:`scflow.compile`; speed only).
+        speed: opt-in speed switches (:class:`scflow.speed.SpeedConfig`; default: none).
 
     Several processes (``accelerate launch`` / ``torchrun``) split each global batch; gradients
     are averaged with one all-reduce per optimizer (explicit, so that the student's two forward
@@ -59,10 +60,12 @@ class Distiller:
     def __init__(self, teacher: nn.Module, data: LatentData, cfg: DistillConfig | None = None, *,
                  null_cond: object | None = None, disc: nn.Module | None = None,
                  device: str = "auto", ckpt_dir: str | None = None,
-                 compile: str = "no") -> None:
+                 compile: str = "no", speed: SpeedConfig | None = None) -> None:
         self.cfg = cfg = cfg or DistillConfig()
-        self.compile = compile
-        compile_net(nn.Identity(), compile)  # a bad value fails here, before any compute
+        self.compile, self.speed = compile, speed or SpeedConfig()
+        speed = self.speed
+        compile_net(nn.Identity(), compile, speed.compile_mode)  # bad values fail before compute
+        self._losses = LossReader(self, speed.log_every)  # checks ckpt_every against it
         # autocast is applied by this class (cfg.mixed_precision), not by accelerate: its state is
         # a per-process singleton, and several Distillers may live in one notebook
         self.accelerator = Accelerator(cpu=device == "cpu")
@@ -86,26 +89,34 @@ class Distiller:
                 self.disc = disc or LatentDiscriminator(data.latents.shape[1], cfg.disc_width,
                                                         cfg.fidelity.d_head)
             self.disc.to(dev).train()
-        f = cfg.fidelity
+        apply_backends(speed)
+        if speed.channels_last:
+            to_channels_last(self.teacher, self.student, self.target, self.eval_ema, self.disc)
+        f, fast = cfg.fidelity, speed.adamw_kwargs()
         self.opt = torch.optim.AdamW(self.student.parameters(), lr=f.student_lr,
-                                     weight_decay=cfg.weight_decay)
+                                     weight_decay=cfg.weight_decay, **fast)
         self.d_opt = None if self.disc is None else torch.optim.AdamW(
-            self.disc.parameters(), lr=f.disc_lr, weight_decay=cfg.weight_decay)
+            self.disc.parameters(), lr=f.disc_lr, weight_decay=cfg.weight_decay, **fast)
         self._autocast = autocast_for(cfg, dev)
         for m in (self.student, self.target, self.eval_ema, self.disc):
             self._broadcast(m)  # identical start on every process
         # what the update and sample() call: the modules above, or compiled wrappers sharing
         # their parameters (the modules stay what is optimised, EMA-updated and saved)
-        self._calls = {name: compile_net(getattr(self, name), compile)
+        self._calls = {name: compile_net(getattr(self, name), compile, speed.compile_mode)
                        for name in ("teacher", "student", "target", "eval_ema")}
         self._teacher_v_call = guided(self._calls["teacher"], null_cond, cfg.guidance)
 
     # --- one update ------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
-        """One update of Algorithm 1 (+ one discriminator update); returns the loss terms."""
+        """One update of Algorithm 1 (+ one discriminator update); returns the loss terms.
+
+        With ``speed.log_every = N > 1`` the terms are read every N updates only: ``{}`` on the
+        others (:class:`scflow.speed.LossReader`).
+        """
         cfg, f, acc = self.cfg, self.cfg.fidelity, self.accelerator
         it = self.step_count + 1  # Algorithm 1's iter
-        x = draw_inputs(self.data, cfg, it, acc.process_index, acc.num_processes, self.device)
+        x = draw_inputs(self.data, cfg, it, acc.process_index, acc.num_processes, self.device,
+                        non_blocking=self.speed.log_every > 1)
         with self._autocast():
             out = compute_losses(self._teacher_v_call, self._calls["student"],
                                  self._calls["target"], self.disc, x, cfg, it)
@@ -115,8 +126,7 @@ class Distiller:
                                                       x.t, x.cond)
         names = list(out.terms) + ["total"] + list(d_parts)
         vals = torch.stack([*out.terms.values(), out.total.detach(), *d_parts.values()])
-        logs = dict(zip(names, acc.reduce(vals.float(), "mean").tolist(), strict=True))
-        check_finite(it, logs)  # nothing has been applied yet
+        logs = self._losses.before_update(it, names, acc.reduce(vals.float(), "mean"))
         lr_scale = lr_factor(it, cfg.total_steps, cfg.lr_schedule)  # 1 for the code's constant
         self.opt.zero_grad(set_to_none=True)
         out.total.backward()  # Alg. 1: one backward of L_distill
@@ -133,8 +143,10 @@ class Distiller:
             self._allreduce_grads(self.disc)
             self.d_opt.step()
         self.step_count = it
-        self.history.append({"step": it, **logs})
         provenance.extend_lineage(self.lineage, it)
+        logs = self._losses.after_update(it, logs)  # {} between reads with speed.log_every > 1
+        if logs:
+            self.history.append({"step": it, **logs})
         return logs
 
     def train(self, steps: int, progress: bool = False,
@@ -151,12 +163,16 @@ class Distiller:
                            disable=not progress or not self.accelerator.is_main_process)
         for _ in bar:
             logs = self.train_step()
-            if callback is not None:
-                callback(self.step_count, logs)
+            if logs:  # every update, or every speed.log_every-th
+                if callback is not None:
+                    callback(self.step_count, logs)
+                bar.set_postfix(cd=f"{logs['cd']:.4f}", refresh=False)
             every = self.cfg.ckpt_every
             if self.ckpt_dir and every and self.step_count % every == 0:
                 self.save()
-            bar.set_postfix(cd=f"{logs['cd']:.4f}", refresh=False)
+        logs = self._read_losses()  # speed.log_every > 1: the updates since the last read
+        if logs and callback is not None:
+            callback(self.step_count, logs)
         if self.ckpt_dir and steps and not (self.cfg.ckpt_every
                                             and self.step_count % self.cfg.ckpt_every == 0):
             self.save()
@@ -179,6 +195,7 @@ class Distiller:
     def save(self, path: str | None = None) -> str:
         """Atomic checkpoint (default ``ckpt_dir/last.pt``), written by the main process."""
         path = path or f"{self.ckpt_dir}/last.pt"
+        self._read_losses()  # only checked updates are saved
         if self.accelerator.is_main_process:
             save_checkpoint(self, path)
         self.accelerator.wait_for_everyone()
@@ -192,9 +209,18 @@ class Distiller:
         (default: ``$SCFLOW_ALLOW_OTHER_CODE``; :func:`scflow.checkpoint.load_checkpoint`).
         """
         step = load_checkpoint(self, path, allow_other_code=allow_other_code)
+        self._losses.discard()  # updates not yet checked were replaced
         if self.accelerator.is_main_process:
             print(f"resumed from update {step} (checkpoint {path})", flush=True)
         return step
+
+    def _read_losses(self) -> dict[str, float]:
+        """With ``speed.log_every > 1``: read and check the pending updates (history gets the
+        last one's losses); ``{}`` when none is pending (always, by default)."""
+        logs = self._losses.flush()
+        if logs:
+            self.history.append({"step": self.step_count, **logs})
+        return logs
 
     # --- multi-process helpers ---------------------------------------------------------------
     def _broadcast(self, module: nn.Module | None) -> None:

@@ -36,8 +36,26 @@ def test_same_checks_pass_on_cpu_at_tiny_size(tmp_path, monkeypatch):
 
     monkeypatch.setenv("SCFLOW_CACHE", str(tmp_path))
     args = argparse.Namespace(teacher_steps=3, student_steps=3, n_eval=32, time_steps=1)
-    rows = run_checks(args, device="cpu", timed=(("unet_tiny", 8, "no"),))
+    timings = []
+    rows = run_checks(args, device="cpu", timed=(("unet_tiny", 8, "no"),), timings=timings)
+    assert [(t["net"], t["update"]) for t in timings] == [("unet_tiny", "CD"), ("unet_tiny", "full")]
+    assert all(t["gflop"] > 0 and t["pct_peak"] > 0 for t in timings)
     assert [name.split(",")[0] for name, *_ in rows] == [
         "teacher unet_small", "SCFlow student", "SCFlow student", "update time unet_tiny"]
     assert all(ok for _, ok, _, _ in rows), rows
     assert "bf16" in rows[2][0] and "FID NFE 1" in rows[1][3]
+
+
+def test_timing_rows_carry_flops_rate_and_percent_of_peak(one_thread):
+    from scflow.repro.gpu_check import time_updates, timing_table
+
+    r = time_updates("unet_tiny", 8, "no", steps=1, batch=4, full=False, device="cpu")
+    assert r["finite"] == 1.0 and r["ms"] > 0
+    assert r["gflop"] > 0 and r["peak_tflop_s"] > 0
+    assert r["tflop_s"] == pytest.approx(r["gflop"] / r["ms"])  # GFLOP / ms = TFLOP / s
+    assert r["pct_peak"] == pytest.approx(100 * r["tflop_s"] / r["peak_tflop_s"])
+    full = time_updates("unet_tiny", 8, "no", steps=1, batch=4, full=True, device="cpu")
+    assert full["gflop"] > 2 * r["gflop"]  # RF's student call, BI's target half, D, R1
+    table = timing_table([{"net": "unet_tiny", "latents": "4x8x8", "precision": "no",
+                           "update": "CD", **r}])
+    assert "%peak" in table.splitlines()[0] and "unet_tiny" in table and "fp32" in table

@@ -159,16 +159,15 @@ def test_results_carry_code_version_and_threads(tmp_path):
 
 
 def test_results_written_before_the_new_columns_are_still_read(tmp_path):
-    from scflow.repro.results import COLUMNS, LATER_COLUMNS, is_results_header
+    from scflow.repro.csvfile import sealed_csv
+    from scflow.repro.results import COLUMNS, DATA_COLUMNS, LATER_COLUMNS, is_results_header
     from scflow.repro.tables import load_results
 
-    old = [c for c in COLUMNS if c not in LATER_COLUMNS]
-    assert is_results_header(old) and is_results_header(COLUMNS)
+    old = [c for c in DATA_COLUMNS if c not in LATER_COLUMNS]
+    assert is_results_header(old) and is_results_header(DATA_COLUMNS)
     assert not is_results_header([*old, "extra"]) and not is_results_header(old[1:])
-    with open(tmp_path / "old.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=old)
-        w.writeheader()
-        w.writerow({c: "" for c in old} | {"metric": "fid", "value": 2.5, "method": "cd"})
+    row = {c: "" for c in old} | {"metric": "fid", "value": "2.5", "method": "cd"}
+    (tmp_path / "old.csv").write_bytes(sealed_csv(old, [[row[c] for c in old]]))
     df = load_results(tmp_path)
     assert list(df.columns) == list(COLUMNS) and df.value.tolist() == [2.5]
 

@@ -239,18 +239,13 @@ def test_csv_columns_unchanged():
 
 def test_t2i_tables_put_ours_beside_the_papers(tmp_path):
     """Tables 1-2: our t2i.csv numbers in the right (row, NFE) cells, the paper's beside them."""
-    from scflow.repro.results import COLUMNS
-
     rows = []
     for method, nfe, fid in (("2-rf", 25, 3.0), ("2-rf", 1, 40.0), ("scflow", 1, 9.0),
                              ("scflow", 2, 8.0), ("cd", 1, 30.0), ("2-rf+distill", 1, 20.0)):
         for metric, value in (("fid", fid), ("sec_per_image", 0.01 * nfe),
                               ("prompt_accuracy", 0.5)):
-            rows.append({c: "" for c in COLUMNS} | dict(run="t2i", method=method, nfe=nfe,
-                                                        metric=metric, value=value))
-    import pandas as pd
-
-    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(tmp_path / "t2i.csv", index=False)
+            rows.append(dict(method=method, nfe=nfe, metric=metric, value=value))
+    write_results(rows, tmp_path / "t2i.csv", {"run": "t2i"})
     results = tables.load_results(tmp_path)
     md = markdown_tables.t2i_markdown(results, tables.load_paper_t2i(), "1")
     assert "| Ours-0.9B | `scflow` | 1 | 9 / 11.91 |" in md

@@ -151,14 +151,19 @@ def test_identical_configurations_run_once(env, fake_papermill):
     assert "alias of a" in (env / "runs" / "mini" / "b.log").read_text()
 
 
-def test_resume_skips_existing_results_and_reruns_changed_ones(env, fake_papermill):
+def test_resume_skips_existing_results_and_replaces_changed_ones_with_force(env, fake_papermill,
+                                                                           capsys):
     make_yaml(env / "runs_yaml" / "a.yaml", "notebook: nb_ok\nparameters: {seed: 1}\n")
     make_yaml(env / "runs_yaml" / "b.yaml", "notebook: nb_ok\nparameters: {seed: 2}\n")
     assert main(env / "runs_yaml") == 0
     assert main(env / "runs_yaml") == 0
     assert fake_papermill == ["a", "b"]  # second batch: everything skipped
     make_yaml(env / "runs_yaml" / "b.yaml", "notebook: nb_ok\nparameters: {seed: 3}\n")
-    assert main(env / "runs_yaml") == 0
+    capsys.readouterr()
+    assert main(env / "runs_yaml") == 2  # b.csv holds another configuration: kept
+    assert "b.csv holds the results of notebook nb_ok" in capsys.readouterr().err
+    assert fake_papermill == ["a", "b"]
+    assert main(env / "runs_yaml" / "b.yaml", "--force") == 0
     assert fake_papermill == ["a", "b", "b"]
     assert main(env / "runs_yaml", "--force") == 0
     assert fake_papermill == ["a", "b", "b", "a", "b"]
@@ -242,9 +247,9 @@ def test_parallel_jobs_overlap_dedupe_fail_and_barrier(env, capsys):
     """Two at once: runs overlap, a twin of a run in flight becomes its alias, a failure is
     reported with the others completing, and the barrier run starts after everything else."""
     make_notebook(env / "nbs" / "nb_together.ipynb", TOGETHER)
-    make_yaml(env / "runs_yaml" / "a.yaml", "notebook: nb_together\nparameters: {n_eval: 3}\n")
+    make_yaml(env / "runs_yaml" / "a.yaml", "notebook: nb_together\nparameters: {n_eval: 5}\n")
     make_yaml(env / "runs_yaml" / "b.yaml", "notebook: nb_together\nparameters: {n_eval: 4}\n")
-    make_yaml(env / "runs_yaml" / "c_twin.yaml", "notebook: nb_together\nparameters: {n_eval: 3}\n")
+    make_yaml(env / "runs_yaml" / "c_twin.yaml", "notebook: nb_together\nparameters: {n_eval: 5}\n")
     make_yaml(env / "runs_yaml" / "d_fail.yaml", "notebook: nb_fail\n")
     make_yaml(env / "runs_yaml" / "z_last.yaml", "notebook: nb_ok\nbarrier: true\n")
     assert main(env / "runs_yaml", "--preset", "smoke", "--jobs", "2") == 1

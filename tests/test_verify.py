@@ -13,19 +13,19 @@ import pytest
 
 from scflow import provenance
 from scflow.repro import run as runner
+from scflow.repro.csvfile import sealed_csv
+from scflow.repro.results import DATA_COLUMNS
 from scflow.repro.verify import MetricDiff, compare_csv, rel_diff
 
 ROOT = Path(__file__).resolve().parents[1]
-FIELDS = ["run", "method", "nfe", "step", "metric", "value", "seed", "config_hash", "timestamp"]
+FIELDS = list(DATA_COLUMNS)  # a full results header (sealed by _write)
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows({"run": "r", "seed": 0, "config_hash": "0123456789ab", "timestamp": "t", **r}
-                    for r in rows)
+    full = [{"run": "r", "seed": 0, "config_hash": "0123456789ab", "timestamp": "t", **r}
+            for r in rows]
+    path.write_bytes(sealed_csv(FIELDS, [[str(r.get(c, "")) for c in FIELDS] for r in full]))
     return path
 
 

@@ -7,7 +7,11 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 | module | what |
 |---|---|
 | :mod:`~scflow.repro.run` | command line: ``python -m scflow.repro.run papermill_runs/`` |
+| :mod:`~scflow.repro.listing` | what ``--list`` / ``--dry-run`` / ``--verify-data`` print; the runner's environment |
 | :mod:`~scflow.repro.plan` | run files -> validated, planned runs (before anything executes) |
+| :mod:`~scflow.repro.runfile` | reading one run file safely (size, encoding, keys given twice, alias bombs) |
+| :mod:`~scflow.repro.textfile` | reading a small user-provided text file (regular, UTF-8, bounded) |
+| :mod:`~scflow.repro.cost` | a run's estimated time and memory before it starts |
 | :mod:`~scflow.repro.execute` | executing one planned run with papermill (log, executed notebook) |
 | :mod:`~scflow.repro.batch` | a batch: resume, identical runs once, ``--jobs``, barriers |
 | :mod:`~scflow.repro.paramspec` | the declaration of one notebook parameter (type, range, neutral value) |
@@ -18,7 +22,9 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 | :mod:`~scflow.repro.student_notebook` | the shared sequence of notebooks 02-05 |
 | :mod:`~scflow.repro.t2i_experiment` | notebook 08's set-up (text-to-image miniature) |
 | :mod:`~scflow.repro.budget` | the training-budget study (notebook 09) |
-| :mod:`~scflow.repro.results` | result CSVs with their configuration hash, figures |
+| :mod:`~scflow.repro.results` | result CSVs with their configuration hash and digest, figures |
+| :mod:`~scflow.repro.results_read` | the results columns; reading a results CSV, verified |
+| :mod:`~scflow.repro.csvfile` | CSV files sealed with a digest of their rows |
 | :mod:`~scflow.repro.plots` | the notebooks' figures |
 | :mod:`~scflow.repro.samples` | samples files: the first samples per NFE a run drew |
 | :mod:`~scflow.repro.sample_figures` | sample grids from samples files (rows = methods, columns = NFE) |

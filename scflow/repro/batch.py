@@ -5,8 +5,6 @@ barriers; failures are collected, not raised.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 import time
@@ -15,27 +13,59 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from scflow.cache import atomic_write_bytes
+from scflow.repro.cost import describe
 from scflow.repro.execute import execute, execute_in_subprocess
 from scflow.repro.notebooks import notebooks_dir
 from scflow.repro.plan import PlannedRun, RunConfigError, plan_spec, runs_root
-from scflow.repro.presets import PRESET_NAMES
-from scflow.repro.results import read_config_hash
+from scflow.repro.presets import PRESET_NAMES, preset_values
+from scflow.repro.results_read import copy_results, results_state
 
 
 def _alias(run: PlannedRun, source: PlannedRun) -> None:
-    """Give ``run`` a copy of ``source``'s CSV (run column renamed) and a one-line log."""
-    with open(source.csv, newline="") as fh:
-        reader = csv.DictReader(fh)
-        rows, fields = list(reader), reader.fieldnames or []
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({**r, "run": run.name} for r in rows)
-    atomic_write_bytes(run.csv, buf.getvalue().encode())
+    """Give ``run`` a copy of ``source``'s CSV (run column renamed, resealed) and a one-line log."""
+    copy_results(source.csv, run.csv, run.name)
     run.log.parent.mkdir(parents=True, exist_ok=True)
     run.log.write_text(f"alias of {source.name} (identical configuration "
                        f"{run.params.config_hash}); results copied from {source.csv}\n")
+
+
+def _estimate(run: PlannedRun) -> str:
+    """``; estimate ~12 min, 30 MiB (...)`` for a computing run (:mod:`scflow.repro.cost`)."""
+    if "device" not in run.params:
+        return ""
+    p = {**preset_values(run.params.preset), **run.params}
+    return f"; estimate {describe(run.notebook.stem, p)}"
+
+
+def _has_hash(run: PlannedRun) -> bool:
+    """True if ``run.csv`` is a verified results CSV of this run's configuration."""
+    return results_state(run.csv).config_hash == run.params.config_hash
+
+
+def replacements(runs: Sequence[PlannedRun], force: bool) -> tuple[list[str], list[str]]:
+    """``(problems, notes)`` about the CSVs the runs would write over.
+
+    A CSV of another notebook or configuration, or one that cannot be trusted (modified,
+    unreadable), is replaced only with ``force``: without it each is a problem naming the file;
+    with it, a note saying which file will be replaced.
+    """
+    problems, notes = [], []
+    for run in runs:
+        state = results_state(run.csv)
+        if not state.exists or (state.config_hash == run.params.config_hash and not state.problem):
+            continue
+        if state.problem:
+            what = state.problem
+        else:
+            what = (f"{run.csv} holds the results of notebook {state.notebook}, configuration "
+                    f"{state.config_hash} (this run: {run.notebook.stem}, "
+                    f"{run.params.config_hash})")
+        if force:
+            notes.append(f"{run.name}: replaces {run.csv} ({what})")
+        else:
+            problems.append(f"{run.file}: {what}: not replaced without --force (or give the "
+                            f"run another run_name)")
+    return problems, notes
 
 
 def _now(fn: Callable[[PlannedRun], None], run: PlannedRun) -> Future:
@@ -64,7 +94,7 @@ def run_batch(runs: Sequence[PlannedRun], force: bool = False, out: Any = None,
     failed: dict[str, PlannedRun] = {}
     if not force:
         for run in runs:
-            if read_config_hash(run.csv) == run.params.config_hash:
+            if _has_hash(run):
                 done.setdefault(run.params.config_hash, run)
     failures: list[tuple[PlannedRun, str]] = []
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -78,7 +108,7 @@ def run_batch(runs: Sequence[PlannedRun], force: bool = False, out: Any = None,
         if h in failed:
             failures.append((run, f"identical to failed run {failed[h].name}"))
             print(f"{head(run)}: not run, identical to failed {failed[h].name}", file=out)
-        elif done[h] is run or (read_config_hash(run.csv) == h and not force):
+        elif done[h] is run or (_has_hash(run) and not force):
             print(f"{head(run)}: skipped, {run.csv} has this configuration", file=out)
         elif not done[h].csv.exists():
             print(f"{head(run)}: same configuration as {done[h].name}, which wrote no CSV",
@@ -96,10 +126,16 @@ def run_batch(runs: Sequence[PlannedRun], force: bool = False, out: Any = None,
             print(f"{head(run)}: FAILED after {time.perf_counter() - started:.0f}s: {reason}",
                   file=out, flush=True)
             return
-        written = read_config_hash(run.csv)
+        state = results_state(run.csv)
+        written = state.config_hash
         if run.writes is not None:  # a run without a CSV (the report): its file is fresh
             if not run.writes.exists() or run.writes.stat().st_mtime < wall0:
                 print(f"{head(run)}: warning: the notebook wrote no {run.writes}", file=out)
+        elif state.problem:
+            failed[h] = run
+            failures.append((run, state.problem))
+            print(f"{head(run)}: FAILED: {state.problem}", file=out, flush=True)
+            return
         elif written is None:
             print(f"{head(run)}: warning: the notebook wrote no {run.csv}", file=out)
         elif written != h:
@@ -131,7 +167,8 @@ def run_batch(runs: Sequence[PlannedRun], force: bool = False, out: Any = None,
                 pending.remove(run)
                 for note in run.notes:
                     print(f"{head(run)}: note: {note}", file=out, flush=True)
-                print(f"{head(run)}: running ... (log {run.log})", file=out, flush=True)
+                print(f"{head(run)}: running ... (log {run.log}{_estimate(run)})", file=out,
+                      flush=True)
                 started = time.perf_counter()
                 fut = (_now(execute, run) if jobs == 1 else
                        pool.submit(execute_in_subprocess, run, threads))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,15 @@ import torch
 from torch import Tensor
 
 from scflow.autoencoder import LatentCodec, get_codec, latent_space_key
-from scflow.cache import atomic_write_bytes, cached, entry_dir, entry_lock
+from scflow.cache import (
+    atomic_write_bytes,
+    cache_root,
+    cached,
+    entry_dir,
+    entry_lock,
+    shipped_manifest_problems,
+    unwritable,
+)
 from scflow.data import ImageSet, load_digits_images, load_image_folder
 from scflow.nets import VelocityNet
 from scflow.repro.presets import preset_values
@@ -69,10 +78,16 @@ def preflight(p: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             problems.append("data: dataset='folder' needs data_dir (a folder of images)")
         else:
             try:
-                image_files(p["data_dir"])
+                n = len(image_files(p["data_dir"], p.get("data_limit") or None))
             except FileNotFoundError as err:
                 problems.append(f"data: {err}; put the images there (CelebA-HQ 256: see the "
                                 f"README, 'Real data and weights') or set data_dir")
+            else:
+                if n < MIN_IMAGES:
+                    problems.append(f"data: {n} image(s) under {p['data_dir']}"
+                                    f"{' (data_limit)' if p.get('data_limit') else ''}; a run "
+                                    f"needs at least {MIN_IMAGES} (precision / recall compare "
+                                    f"each image with its 3 nearest): add images")
         if p.get("class_cond"):
             problems.append("class_cond=True needs class labels, and a folder dataset has none: "
                             "set class_cond: false")
@@ -101,7 +116,24 @@ def preflight(p: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             find_inception_weights()
         except WeightsUnavailableError as err:
             problems.append(f"Inception weights: {err}")
+    problems += shipped_manifest_problems()
+    problems += [f"{what} folder: {x}" for what, x in (("cache", unwritable(cache_root())),
+                                                       ("results", _results_problem(p))) if x]
     return problems, warnings
+
+
+MIN_IMAGES = 4
+"""Fewest training images a run accepts: precision / recall (k = 3) need k + 1 real images."""
+
+
+def _results_problem(p: Mapping[str, Any]) -> str | None:
+    """Why the run could not write its CSV and figures (checked before it trains)."""
+    from scflow.repro.results import output_dir
+
+    try:
+        return unwritable(output_dir(p.get("preset", "mini")))
+    except ValueError as err:  # $SCFLOW_RESULTS names a file
+        return str(err)
 
 
 def check_ready(p: Mapping[str, Any], where: str = "this run") -> None:
@@ -168,10 +200,19 @@ def prepare(p: dict[str, Any], progress: bool = True) -> Setup:
     lat_cfg = {"kind": "latents", "codec": latent_space_key(p),
                "latent_scale": p["latent_scale"], "n": len(data)}
     lat_dir, lat_hit = cached("latents", lat_cfg, build_latents)
-    latents = torch.load(lat_dir / "latents.pt")
+    latents = load_cached_tensor(lat_dir / "latents.pt")
     teacher, tdir, t_hit = get_teacher(p, latents, data.labels, device=device, progress=progress)
     return Setup(p, data, codec, latents, teacher, tdir, device,
                  {"autoencoder": ae_hit, "latents": lat_hit, "teacher": t_hit})
+
+
+def load_cached_tensor(path: Path) -> Tensor:
+    """``torch.load`` of a file in a cache entry; a damaged one is named with what to do."""
+    try:
+        return torch.load(path)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        raise RuntimeError(f"{path} is truncated or corrupt ({type(err).__name__}): delete the "
+                           f"cache entry {path.parent} (it is rebuilt on the next run)") from None
 
 
 def upstream_params(P: Mapping[str, Any]) -> dict[str, Any]:

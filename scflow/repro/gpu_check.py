@@ -7,8 +7,10 @@ On ``cuda``, in a temporary cache (nothing of the project's cache is read or wri
    in fp32 and in bf16, each with its FID at NFE 1 and 2 (the Frechet distance of
    :mod:`scflow.metrics.fid` on the digits features);
 3. the time of one CD-only and one full SCFlow update (batch 32) of the mini net (fp32, 4x8x8
-   latents) and of the paper-scale net ``unet_lfm_celeba`` (bf16, 4x32x32 latents), with the
-   peak GPU memory.
+   latents) and of the paper-scale net ``unet_lfm_celeba`` (bf16, 4x32x32 latents), with its
+   FLOPs (counted on the first warm-up update, :mod:`scflow.flops`), the achieved TFLOP/s and
+   their % of a dense matmul's rate measured in the same run, and the peak GPU memory (a table
+   after the checks).
 A check passes when it ran on the GPU and every loss and FID is finite. Exit code 0: all
 passed; 1: a check failed; 2: no CUDA GPU (within seconds, before any work).
 
@@ -49,18 +51,24 @@ def _finite(values: Sequence[float]) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
+_PEAKS: dict[tuple[str, str], float] = {}  # (device, precision) -> matmul FLOP/s, once per run
+
+
 def time_updates(arch: str, sample_size: int, mixed_precision: str, steps: int,
                  batch: int = 32, full: bool = True, compile: str = "no",
                  device: str = "cuda") -> dict[str, float]:
-    """Milliseconds per distillation update (median of ``steps`` after 3 warm-ups).
+    """Milliseconds per distillation update (median of ``steps`` after 3 warm-ups), its FLOPs.
 
     ``full``: every loss term and the discriminator update; else CD only. Random weights and
-    latents: the timing does not depend on them.
+    latents: the timing does not depend on them. The first warm-up update is counted with
+    FlopCounterMode (eager only: ``gflop`` is NaN when compiled); ``tflop_s`` and ``pct_peak``
+    compare it with a dense matmul in the update's dtype measured on the same device.
     """
     import torch
 
     from scflow.distill import DistillConfig, LatentData
     from scflow.fidelity import make_fidelity
+    from scflow.flops import count_flops, matmul_peak
     from scflow.nets import build_velocity_net
     from scflow.trainer import Distiller
 
@@ -77,17 +85,30 @@ def time_updates(arch: str, sample_size: int, mixed_precision: str, steps: int,
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
-    for i in range(steps + 3):
+
+    def step(train: Callable[[], dict[str, float]] = d.train_step) -> None:
+        losses.append(train()["total"])
+
+    flops = count_flops(step) if compile == "no" else float("nan")  # warm-up update 1
+    for i in range(steps + 2):
         sync()
         t0 = time.perf_counter()
-        losses.append(d.train_step()["total"])
+        step()
         sync()
-        if i >= 3:
+        if i >= 2:
             times.append(time.perf_counter() - t0)
     times.sort()
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
-    out = {"ms": 1000 * times[len(times) // 2], "peak_gib": peak, "finite": float(_finite(losses))}
-    del d, teacher
+    key = (device, mixed_precision)
+    if key not in _PEAKS:
+        dtype = torch.bfloat16 if mixed_precision == "bf16" else torch.float32
+        _PEAKS[key] = matmul_peak(device, dtype, n=None if cuda else 512)
+    ms = 1000 * times[len(times) // 2]
+    tflop_s = flops / (ms / 1000) / 1e12
+    out = {"ms": ms, "peak_gib": peak, "finite": float(_finite(losses)), "gflop": flops / 1e9,
+           "tflop_s": tflop_s, "peak_tflop_s": _PEAKS[key] / 1e12,
+           "pct_peak": 100 * tflop_s * 1e12 / _PEAKS[key]}
+    del step, d, teacher
     if cuda:
         torch.cuda.empty_cache()
     return out
@@ -104,10 +125,13 @@ TIMED = (("unet_small", 8, "no"), ("unet_lfm_celeba", 32, "bf16"))  # (net, late
 
 
 def run_checks(args: argparse.Namespace, device: str = "cuda",
-               timed: Sequence[tuple[str, int, str]] = TIMED) -> list[tuple[str, bool, float, str]]:
+               timed: Sequence[tuple[str, int, str]] = TIMED,
+               timings: list[dict[str, Any]] | None = None
+               ) -> list[tuple[str, bool, float, str]]:
     """Every check of the module docstring; rows (name, passed, seconds, detail).
 
     ``device="cpu"`` (with tiny sizes) runs the same code path without a GPU, for tests.
+    ``timings`` (if given) receives one row per timed update for :func:`timing_table`.
     """
     from scflow.repro.experiment import distill, fixed_noise, make_extractor, prepare
     from scflow.repro.presets import preset_values
@@ -157,6 +181,9 @@ def run_checks(args: argparse.Namespace, device: str = "cuda",
         def timing(arch: str = arch, size: int = size, mp: str = mp) -> tuple[bool, str]:
             cd = time_updates(arch, size, mp, args.time_steps, full=False, device=device)
             full = time_updates(arch, size, mp, args.time_steps, full=True, device=device)
+            if timings is not None:
+                timings.extend({"net": arch, "latents": f"4x{size}x{size}", "precision": mp,
+                                "update": kind, **r} for kind, r in (("CD", cd), ("full", full)))
             ok = bool(cd["finite"] and full["finite"])
             return ok, (f"CD {cd['ms']:.1f} ms, full {full['ms']:.1f} ms per update (ratio "
                         f"{full['ms'] / cd['ms']:.2f}), peak {cd['peak_gib']:.1f} / "
@@ -164,6 +191,18 @@ def run_checks(args: argparse.Namespace, device: str = "cuda",
 
         check(f"update time {arch}, batch 32, {'fp32' if mp == 'no' else mp}", timing)
     return rows
+
+
+def timing_table(timings: Sequence[dict[str, Any]]) -> str:
+    """The timed updates: ms, FLOPs, TFLOP/s, % of the measured matmul peak, peak memory."""
+    lines = [f"{'net':16s} {'latents':8s} {'prec':4s} {'update':6s} {'ms':>7s} "
+             f"{'GFLOP':>8s} {'TFLOP/s':>8s} {'peak':>7s} {'%peak':>6s} {'GiB':>5s}"]
+    for r in timings:
+        prec = "fp32" if r["precision"] == "no" else r["precision"]
+        lines.append(f"{r['net']:16s} {r['latents']:8s} {prec:4s} {r['update']:6s} "
+                     f"{r['ms']:7.1f} {r['gflop']:8.1f} {r['tflop_s']:8.2f} "
+                     f"{r['peak_tflop_s']:7.1f} {r['pct_peak']:6.1f} {r['peak_gib']:5.1f}")
+    return "\n".join(lines)
 
 
 def _fmt(fid: dict[int, float]) -> str:
@@ -199,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="scflow-gpu-check-") as tmp:
         os.environ["SCFLOW_CACHE"] = tmp  # a clean cache: everything is trained here, on cuda
-        rows = run_checks(args)
+        timings: list[dict[str, Any]] = []
+        rows = run_checks(args, timings=timings)
+    print("\nupdate cost, batch 32 (peak: a dense matmul in the update's dtype, this GPU, this run)")
+    print(timing_table(timings))
     print(f"\n{'check':52s} {'result':6s} {'s':>6s}  detail")
     for name, ok, secs, detail in rows:
         print(f"{name:52s} {'PASS' if ok else 'FAIL':6s} {secs:6.1f}  {detail}")

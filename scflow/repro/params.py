@@ -16,8 +16,9 @@ from typing import Any
 
 from scflow.cache import config_hash
 from scflow.repro.notebooks import notebook_path, parameters_cell
-from scflow.repro.paramspec import NO_NEUTRAL, ParameterError
+from scflow.repro.paramspec import NO_NEUTRAL, ParameterError, short_repr
 from scflow.repro.presets import PARAMS, PRESET_KEYS_NOT_READ, PRESET_NAMES, PRESETS, preset_values
+from scflow.repro.results import RUNNER_ENV
 
 # A run's name becomes a file name (results/<preset>/<run_name>.csv, runs/<preset>/...): no
 # folders, no leading dot, so that no parameter can write outside those folders.
@@ -56,21 +57,40 @@ class RunParams(dict):
 
     @property
     def config_hash(self) -> str:
-        """Hash over (notebook name, every resolved value but ``run_name``, the preset's values).
+        """Hash over (notebook name, every resolved value but ``run_name``, the preset's values,
+        the content of the data).
 
         The preset's values are included because notebooks take what they share (data,
         autoencoder, teacher, feature classifier) from the preset, not from their own
         parameters: a changed preset must not leave stale results looking finished. Left out:
         the preset keys a notebook provably never reads (``presets.PRESET_KEYS_NOT_READ``).
+        A notebook that computes (it has a ``device``) also hashes the content fingerprint of
+        its training data (:func:`scflow.data.data_fingerprint`), so changed images make its
+        results stale even where every value is the same.
         """
         values = hashed_values({k: v for k, v in self.items() if k != "run_name"})
         preset = values.get("preset")
-        upstream = None
+        upstream, merged = None, dict(self)
         if preset in PRESET_NAMES:
             unread = PRESET_KEYS_NOT_READ.get(self.notebook, ())
+            merged = {**preset_values(preset), **self}
             upstream = hashed_values({k: v for k, v in preset_values(preset).items()
                                       if k not in unread})
-        return config_hash({"notebook": self.notebook, "params": values, "preset": upstream})
+        key = {"notebook": self.notebook, "params": values, "preset": upstream}
+        if "device" in self and "dataset" in merged:
+            key["data"] = self._data_fingerprint(merged)
+        return config_hash(key)
+
+    def _data_fingerprint(self, merged: Mapping[str, Any]) -> str:
+        """:func:`scflow.data.data_fingerprint`, computed once per data selection (a folder
+        dataset's files are looked at once, however often the hash is asked for)."""
+        from scflow.data import data_fingerprint  # imports torch: only once a hash is needed
+
+        spec = tuple(merged.get(k) for k in ("dataset", "data_dir", "data_limit"))
+        memo = self.__dict__.setdefault("_data_fingerprints", {})
+        if spec not in memo:
+            memo[spec] = data_fingerprint(merged)
+        return memo[spec]
 
 
 def hashed_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -227,6 +247,13 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
     if errors:
         raise ParameterError("\n".join(errors))
     params = resolve_notebook_params(notebook, {k: namespace[k] for k in names})
+    followed = [f"{k} {short_repr(namespace[k], 30)} -> {short_repr(params[k], 30)}"
+                for k in names if k not in ("preset", "run_name") and namespace[k] != params[k]]
+    if followed and not os.environ.get(RUNNER_ENV):  # plain papermill / JupyterLab
+        print(f"preset {params['preset']!r}: these values follow the preset: "
+              f"{', '.join(followed)}. A value equal to the mini default (the notebook's) "
+              f"follows the preset even when injected with -p: to keep it, list its name in "
+              f"{EXPLICIT_ENV} (comma-separated).")
     if "device" in params:  # a notebook that computes: are its GPU, data and weights here?
         # imported here, not above: experiment imports torch, which resolving and hashing
         # parameters (the runner's planning) never needs

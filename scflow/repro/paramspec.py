@@ -7,6 +7,7 @@ notebook's values against those declarations is :mod:`scflow.repro.params`.
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,15 @@ NO_NEUTRAL = object()  # sentinel: the parameter has no neutral value (always ha
 
 class ParameterError(ValueError):
     """An unknown, mistyped or out-of-range parameter (raised before any compute)."""
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (an error message never holds a huge value)."""
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = r.maxlong = limit
+    r.maxlist = r.maxtuple = r.maxdict = 8
+    text = r.repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class Param:
     lt: float | None = None
     choices: tuple | None = None
     item_type: type | None = None  # for list parameters
+    min_len: int = 0  # for list parameters: at least this many items
     # The parameter's value when it was introduced (behaviour unchanged at that value). Left out
     # of the configuration hash when set to it, so results computed before the parameter was
     # added keep their hash (and are not rerun); any other value enters the hash as usual.
@@ -43,16 +54,18 @@ class Param:
                 parts.append(f"{v} {bound}")
         if self.choices is not None:
             parts.append("one of " + ", ".join(map(repr, self.choices)))
+        if self.min_len:
+            parts.append(f"with at least {self.min_len} item{'s' * (self.min_len > 1)}")
         return " ".join(parts)
 
     def check(self, name: str, value: Any) -> Any:
         """Return ``value`` (ints accepted for floats) or raise :class:`ParameterError`."""
-        bad = ParameterError(f"parameter {name!r}: got {value!r}, expected {self.describe()} "
-                             f"({self.help})")
+        bad = ParameterError(f"parameter {name!r}: got {short_repr(value)}, expected "
+                             f"{self.describe()} ({self.help}){self._hint(name, value)}")
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if self.type is list:
-            if not isinstance(value, (list, tuple)):
+            if not isinstance(value, (list, tuple)) or len(value) < self.min_len:
                 raise bad
             if self.item_type is not None:
                 value = [self._scalar(name, v, self.item_type, bad) for v in value]
@@ -62,6 +75,13 @@ class Param:
         value = self._scalar(name, value, self.type, bad)
         self._range(value, bad)
         return value
+
+    def _hint(self, name: str, value: Any) -> str:
+        """Why a value papermill passed as text is not a list."""
+        if self.type is list and isinstance(value, str):
+            return (f"; papermill's -p passes text: give a list with -y, e.g. "
+                    f"-y {name} '[1, 2]'")
+        return ""
 
     @staticmethod
     def _scalar(name: str, value: Any, typ: type, bad: Exception) -> Any:

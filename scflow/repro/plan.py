@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from scflow.cache import REPO_ROOT
+from scflow.repro.cost import estimate_bytes, folder_images, human_bytes, machine_memory
 from scflow.repro.notebooks import NotebookError, notebook_path, notebooks_dir, parameters_cell
 from scflow.repro.params import (
     RunParams,
@@ -25,9 +26,11 @@ from scflow.repro.params import (
     resolve_notebook_params,
     unknown_name_message,
 )
-from scflow.repro.paramspec import ParameterError
-from scflow.repro.presets import PARAMS, PRESET_NAMES, preset_values
-from scflow.repro.results import results_path
+from scflow.repro.paramspec import ParameterError, short_repr
+from scflow.repro.presets import PARAMS, PRESET_NAMES, batch_overrides, preset_values
+from scflow.repro.results import results_path, results_root
+from scflow.repro.runfile import RunFileError, load_run_file
+from scflow.repro.textfile import FileProblem
 
 SPEC_KEYS = ("notebook", "run_name", "parameters", "barrier", "writes")
 
@@ -67,12 +70,17 @@ def runs_root() -> Path:
 
 
 def collect_files(paths: Sequence[str | Path]) -> list[Path]:
-    """YAML files named directly or found (recursively, sorted) under folders."""
+    """YAML files named directly or found (recursively, sorted) under folders.
+
+    A folder named ``*.yaml`` is searched, not read; anything else named ``*.yaml`` (a FIFO
+    included) is listed, so that reading it says what is wrong with it instead of hanging.
+    """
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml"))
-        elif p.is_file():
+            files += sorted(q for q in p.rglob("*")
+                            if q.suffix in (".yaml", ".yml") and not q.is_dir())
+        elif os.path.lexists(p):
             files.append(p)
         else:
             raise RunConfigError(f"{p}: no such file or folder")
@@ -97,12 +105,47 @@ def _value_hint(key: str, value: Any) -> str:
 
 def plan_one(file: Path, preset: str, nb_dir: Path, runs_dir: Path) -> PlannedRun:
     """Validate one YAML file against its notebook; raise :class:`RunConfigError` if invalid."""
-    text = file.read_text()
     try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise RunConfigError(f"{file}: invalid YAML: {err}") from err
+        spec, text = load_run_file(file)
+    except RunFileError as err:
+        raise RunConfigError(str(err)) from None
     return plan_spec(spec, file, preset, nb_dir, runs_dir, _first_comment(text))
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    """``--set key=value`` items -> ``{key: value}``, validated like a run file's parameters.
+
+    The value is read as YAML (``0.2``, ``[1, 2]``, ``weights/sd-vae-ft-mse``); the key must be a
+    parameter (:data:`~scflow.repro.presets.PARAMS`, close matches suggested). Raises one
+    :class:`RunConfigError` listing every problem.
+    """
+    values: dict[str, Any] = {}
+    errors = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            errors.append(f"--set {item[:80]!r}: expected key=value, e.g. --set seed=1")
+            continue
+        if key in ("preset", "run_name"):
+            errors.append(f"--set {key}: use {'--preset' if key == 'preset' else 'run files'}")
+            continue
+        if key not in PARAMS:
+            errors.append("--set: " + unknown_name_message(key, PARAMS))
+            continue
+        if key in values:
+            errors.append(f"--set {key}: given twice")
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+            values[key] = PARAMS[key].check(key, value)
+        except yaml.YAMLError:
+            errors.append(f"--set {key}: cannot read {text[:80]!r} as a value")
+        except ParameterError as err:
+            errors.append(f"--set: {err}{_value_hint(key, value)}")
+    if errors:
+        raise RunConfigError("\n".join(errors))
+    return values
 
 
 def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
@@ -162,17 +205,28 @@ def plan_spec(spec: Any, file: Path, preset: str, nb_dir: Path, runs_dir: Path,
         raise RunConfigError(f"{file}: `writes:` names the one file the run writes in "
                              f"results/<preset>/ instead of a CSV (e.g. REPORT.md), not {writes!r}")
     csv = results_path(preset, run_name)
-    return PlannedRun(file, nb, params, overrides, comment, csv, output, output.with_suffix(".log"),
-                      barrier=barrier, writes=csv.parent / writes if writes else None)
+    run = PlannedRun(file, nb, params, overrides, comment, csv, output, output.with_suffix(".log"),
+                     barrier=barrier, writes=csv.parent / writes if writes else None)
+    run.notes += [f"--set {k} does not apply: the run file sets {k}: {short_repr(overrides[k])}"
+                  for k in batch_overrides() if k in overrides]
+    return run
 
 
 def plan(paths: Sequence[str | Path], preset: str = "mini", nb_dir: Path | None = None,
-         runs_dir: Path | None = None) -> list[PlannedRun]:
-    """Validate every run file; raise one :class:`RunConfigError` listing every problem."""
+         runs_dir: Path | None = None, machine: bool = True) -> list[PlannedRun]:
+    """Validate every run file; raise one :class:`RunConfigError` listing every problem.
+
+    ``machine=False`` leaves out what this machine must provide (GPU, data, weights, memory,
+    writable folders): enough to list the runs and their status anywhere.
+    """
     if preset not in PRESET_NAMES:
         raise RunConfigError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     nb_dir = notebooks_dir() if nb_dir is None else Path(nb_dir)
     runs_dir = runs_root() if runs_dir is None else Path(runs_dir)
+    try:
+        results_root()
+    except FileProblem as err:
+        raise RunConfigError(str(err)) from None
     runs, errors = [], []
     for file in collect_files(paths):
         try:
@@ -186,23 +240,31 @@ def plan(paths: Sequence[str | Path], preset: str = "mini", nb_dir: Path | None 
         seen[run.name] = run.file
     if errors:
         raise RunConfigError("\n".join(errors))
-    missing = _missing(runs, preset)
+    missing = _missing(runs, preset) if machine else ""
     if missing:
         raise RunConfigError(missing)
     return runs
 
 
 def _missing(runs: Sequence[PlannedRun], preset: str) -> str:
-    """Everything the runs need from outside and lack (GPU, data, weights), each listed once
-    with the runs that need it; ``""`` when nothing is missing."""
+    """Everything the runs need from outside and lack (GPU, data, weights, memory, writable
+    folders), each listed once with the runs that need it; ``""`` when nothing is missing."""
     # imported here, not above: experiment imports torch, which validating run files never
     # needs (a plan without a computing notebook, or --list, stays light)
     from scflow.repro.experiment import preflight
 
     needed_by: dict[str, list[str]] = {}
+    memory = machine_memory()
     for run in runs:
         if "device" in run.params:  # a notebook without a device computes nothing
-            problems, _ = preflight({**preset_values(preset), **run.params})
+            p = {**preset_values(preset), **run.params}
+            problems, _ = preflight(p)
+            need = estimate_bytes(run.notebook.stem, p, folder_images(p))
+            if memory and need > memory:
+                problems.append(f"memory: {run.name} must hold about {human_bytes(need)} at "
+                                f"once (scflow.repro.cost), this machine has "
+                                f"{human_bytes(memory)}: lower n_eval, nfe_list or the "
+                                f"number of updates")
             for problem in problems:
                 needed_by.setdefault(problem, []).append(run.name)
     lines = []

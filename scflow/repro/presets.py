@@ -13,17 +13,24 @@ A preset only lists the values that differ from ``mini``.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+from collections.abc import Iterator
 from typing import Any
 
 from scflow.repro.paramspec import Param, ParameterError
 
 PRESET_NAMES = ("smoke", "mini", "celebahq256", "gpu")
+SEED_MAX = 2**32 - 1
+"""Largest seed: what every random generator the notebooks seed accepts, with their offsets."""
 
 PARAMS: dict[str, Param] = {
     # --- bookkeeping --------------------------------------------------------------------------
     "preset": Param(str, "which preset the other values come from", choices=PRESET_NAMES),
     "run_name": Param(str, "name of this run: its CSV is results/<preset>/<run_name>.csv"),
-    "seed": Param(int, "random seed for training and the fixed evaluation noise", ge=0),
+    "seed": Param(int, "random seed for training and the fixed evaluation noise", ge=0,
+                  le=SEED_MAX),
     "device": Param(str, "'auto' (accelerate picks), 'cpu' or 'cuda'", choices=("auto", "cpu", "cuda")),
     # --- data and autoencoder -----------------------------------------------------------------
     "dataset": Param(str, "'mnist' (10,000 shipped MNIST digits, 28 x 28), 'digits' "
@@ -32,8 +39,8 @@ PARAMS: dict[str, Param] = {
     "data_dir": Param(str, "folder of training images when dataset='folder' (e.g. CelebA-HQ)"),
     "data_limit": Param(int, "use at most this many images (0 = all)", ge=0),
     "resolution": Param(int, "image side in pixels", ge=8, le=1024),
-    "vae": Param(str, "'' = train a small AutoencoderKL here; else a local path or hub id of a "
-                      "pretrained one (e.g. stabilityai/sd-vae-ft-mse)"),
+    "vae": Param(str, "'' = train a small AutoencoderKL here; else a local folder or hub id of "
+                      "a pretrained one (the SD VAE: weights/sd-vae-ft-mse, see the README)"),
     "vae_config": Param(str, "named AutoencoderKL config when training one",
                         choices=("tiny", "mini")),
     "vae_steps": Param(int, "autoencoder training steps", ge=1),
@@ -58,12 +65,15 @@ PARAMS: dict[str, Param] = {
     "guidance": Param(float, "classifier-free guidance scale g of Eq. 3 for the students' "
                              "class-conditional teacher (1 = none; preset-level)", ge=1),
     # --- evaluation ---------------------------------------------------------------------------
-    "nfe_list": Param(list, "numbers of Euler steps to evaluate", item_type=int, ge=1),
-    "n_eval": Param(int, "generated samples per FID / precision / recall", ge=2),
+    "nfe_list": Param(list, "numbers of Euler steps to evaluate", item_type=int, ge=1,
+                      min_len=1),
+    # precision / recall (k = 3 nearest neighbours, scflow.metrics.prdc) need k + 1 samples
+    "n_eval": Param(int, "generated samples per FID / precision / recall", ge=4),
     "eval_draws": Param(int, "noise sets of the evaluation bank, n_eval samples each; every run "
                              "is scored on the same sets (scflow.evaluate.bank_noise)", ge=1),
     "teacher_heun_nfe": Param(list, "network evaluations of the teacher's converged reference "
-                                    "(Heun, 2 per step; even numbers)", item_type=int, ge=2),
+                                    "(Heun, 2 per step; even numbers)", item_type=int, ge=2,
+                              min_len=1),
     "fid_backend": Param(str, "'digits' (offline classifier features, miniature) or "
                               "'inception' (clean-fid, real scale)", choices=("digits", "inception")),
     "classifier_steps": Param(int, "training steps of the digits feature classifier", ge=1),
@@ -204,7 +214,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "dataset": "folder",
         "data_dir": "data/celebahq256",
         "resolution": 256,
-        "vae": "stabilityai/sd-vae-ft-mse",
+        "vae": "weights/sd-vae-ft-mse",  # the README's download of stabilityai/sd-vae-ft-mse
         "latent_scale": 0.18215,
         "teacher_arch": "unet_lfm_celeba",  # used only with teacher_checkpoint ''
         # the paper's teacher: LFM's released weights (README "Real data and weights")
@@ -344,11 +354,47 @@ PRESETS["gpu"] = {
 # === end of the GPU block ===================================================================
 
 
+OVERRIDES_ENV = "SCFLOW_SET"
+"""JSON object of batch-wide overrides (the runner's ``--set key=value``), applied over every
+preset by :func:`preset_values`; the runner sets it for its planning and its kernels."""
+
+
+def batch_overrides() -> dict[str, Any]:
+    """The overrides in ``$SCFLOW_SET`` (empty when unset)."""
+    text = os.environ.get(OVERRIDES_ENV, "")
+    try:
+        values = json.loads(text) if text.strip() else {}
+    except ValueError:
+        raise ParameterError(f"{OVERRIDES_ENV} is not a JSON object: {text[:80]!r}") from None
+    if not isinstance(values, dict):
+        raise ParameterError(f"{OVERRIDES_ENV} is not a JSON object: {text[:80]!r}")
+    unknown = sorted(k for k in values if k not in PARAMS or k in ("preset", "run_name"))
+    if unknown:
+        raise ParameterError(f"{OVERRIDES_ENV} sets {unknown}: not values a preset can have")
+    return {k: PARAMS[k].check(k, v) for k, v in values.items()}
+
+
+@contextlib.contextmanager
+def overrides_applied(values: dict[str, Any]) -> Iterator[None]:
+    """Within the block (and in the kernels started in it) every preset has ``values``."""
+    saved = os.environ.get(OVERRIDES_ENV)
+    if values:
+        os.environ[OVERRIDES_ENV] = json.dumps(values)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(OVERRIDES_ENV, None)
+        else:
+            os.environ[OVERRIDES_ENV] = saved
+
+
 def preset_values(preset: str) -> dict[str, Any]:
-    """All values of ``preset`` (``mini`` with the preset's differences applied)."""
+    """All values of ``preset``: ``mini`` with the preset's differences applied, then the
+    batch-wide overrides (:func:`batch_overrides`, the runner's ``--set``)."""
     if preset not in PRESETS:
         raise ParameterError(f"unknown preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
-    return {**PRESETS["mini"], **PRESETS[preset]}
+    return {**PRESETS["mini"], **PRESETS[preset], **batch_overrides()}
 
 
 # === Training-budget study (scflow/repro/budget.py, notebook 09_training_budget) ====================
@@ -360,13 +406,15 @@ def preset_values(preset: str) -> dict[str, Any]:
 PARAMS.update({
     "study_seed": Param(int, "seed of the study's training and evaluation noise (the reported "
                              "tables use `seed`, so the study never selects on them)", ge=0,
-                        neutral=1),
+                        le=SEED_MAX, neutral=1),
     "study_methods": Param(list, "Table 4 rows studied", item_type=str,
-                           choices=("cd", "gan", "rf", "scflow"), neutral=["cd", "scflow"]),
+                           choices=("cd", "gan", "rf", "scflow"), min_len=1,
+                           neutral=["cd", "scflow"]),
     "study_lrs": Param(list, "student (= discriminator) learning rates studied", item_type=float,
-                       gt=0, neutral=[2e-5, 1e-4]),
+                       gt=0, min_len=1, neutral=[2e-5, 1e-4]),
     "study_checkpoints": Param(list, "updates at which each study run is evaluated",
-                               item_type=int, ge=1, neutral=[250, 500, 1000, 1500, 2000]),
+                               item_type=int, ge=1, min_len=1,
+                               neutral=[250, 500, 1000, 1500, 2000]),
     "budget_minutes": Param(float, "wall-clock limit of the whole grid on the reference machine "
                                    "(2-core CPU, --jobs 2) used by the selection rule", gt=0,
                             neutral=180.0),

@@ -27,6 +27,7 @@ from scflow.cache import atomic_write_bytes
 from scflow.nets import build_velocity_net, count_parameters
 from scflow.repro.claims import CLAIMS, judge_all
 from scflow.repro.claims_text import claims_markdown, summary_markdown
+from scflow.repro.csvfile import CsvFileError
 from scflow.repro.generated import GeneratedSectionError, refresh_files, stale_sections
 from scflow.repro.markdown_tables import (
     T2I_TITLES,
@@ -40,6 +41,7 @@ from scflow.repro.noise_table import noise_markdown
 from scflow.repro.presets import preset_values
 from scflow.repro.report_figures import report_figures
 from scflow.repro.results import results_dir
+from scflow.repro.results_read import allowing_modified
 from scflow.repro.tables import (
     METHOD_RUNS,
     MISSING,
@@ -136,6 +138,10 @@ def build_report(preset: str, folder: str | Path | None = None,
            f"{regenerate_command(preset)}.", "", "## Summary", "", summary_markdown(judged),
            "FID here is computed on the preset's features and sample count: its absolute scale "
            "is not the paper's, so compare rows and trends, not values.", ""]
+    if results.attrs.get("modified"):
+        out += ["**Built from modified CSVs** (their digests do not match their rows: not what "
+                "their runs computed): " + ", ".join(f"`{m}`" for m in results.attrs["modified"])
+                + ".", ""]
     missing = missing_runs(results, paper)
     if missing:
         out += [f"**Missing runs** ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing)
@@ -207,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--preset", default="mini")
     ap.add_argument("--check", action="store_true",
                     help="write nothing; exit 1 if a generated section is out of date")
+    ap.add_argument("--allow-modified", action="store_true",
+                    help="build from results CSVs modified after their run (REPORT.md says so) "
+                         "instead of refusing them")
     args = ap.parse_args(argv)
     try:
         if args.check:
@@ -215,11 +224,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"out of date: {name} (run python -m scflow.repro.report --preset "
                       f"{name.split(': ')[1].split('/')[0]})", file=sys.stderr)
             return 1 if stale else 0
+        if args.allow_modified:  # REPORT.md says so; the README's sections stay the committed ones
+            with allowing_modified():
+                print("wrote", write_report(args.preset, figures=report_figures(args.preset)))
+            print("generated sections of README.md and docs/ not refreshed (--allow-modified)")
+            return 0
         print("wrote", write_report(args.preset, figures=report_figures(args.preset)))
         for path in refresh_files(args.preset):
             print("refreshed", path)
     except GeneratedSectionError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except CsvFileError as err:
+        print(f"report not built:\n{err}\n(or build it from them anyway: --allow-modified)",
+              file=sys.stderr)
         return 2
     return 0
 

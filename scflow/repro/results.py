@@ -8,13 +8,21 @@ no CSV, so the runner reruns it. Files live in ``results/<preset>/<run>.csv``; f
 ``results/<preset>/figures/``; ``results/smoke/`` is git-ignored, so smoke numbers never reach
 the paper tables.
 
+**Format.** A plain CSV with the header :data:`COLUMNS`. Its last column, ``digest``, seals the
+file (:mod:`scflow.repro.csvfile`): every row holds the same 16 hex digits, the start of the
+sha256 of the JSON list ``[header, row 1, row 2, ...]`` with every row's cells as written and
+the digest column left out. ``pandas.read_csv(path)`` reads a results CSV as it is. Every reader
+of the project goes through :mod:`scflow.repro.results_read` (``read_results`` for the data,
+``results_state`` for what the runner needs: the configuration hash, or why the file cannot be
+trusted), which verifies the digest: an edited value, a duplicated, dropped or reordered row is
+reported as "modified after its run: rerun with --force or restore it", never used silently.
+
 Metric names are fixed: the image metrics are documented in :data:`scflow.metrics.METRIC_DOCS`,
 the others in :data:`EXTRA_METRICS`; any other name is rejected.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
@@ -27,30 +35,17 @@ from typing import Any
 
 from scflow import provenance
 from scflow.cache import REPO_ROOT, atomic_write_bytes
+from scflow.repro.csvfile import CsvFileError, sealed_csv
 from scflow.repro.presets import PRESET_NAMES
-
-COLUMNS = (
-    "run", "notebook", "preset", "method", "nfe", "step", "metric", "value", "flag", "seed",
-    "draw", "n_samples", "feature_backend", "git_sha", "code_version", "torch_threads",
-    "config_hash", "device", "timestamp", "wall_time_s",
+from scflow.repro.results_read import (  # noqa: F401 - the columns and readers, re-exported
+    COLUMNS,
+    DATA_COLUMNS,
+    LATER_COLUMNS,
+    REMEDY,
+    is_results_header,
+    read_config_hash,
+    read_results,
 )
-"""CSV columns. ``nfe``/``step``/``n_samples`` are empty where they do not apply; ``draw`` is
-the evaluation bank's noise set a sample metric was measured on (:func:`scflow.evaluate.bank_noise`;
-empty for other rows: every run is scored on the same draws, so rows pair up by it); ``flag`` is
-``non-finite`` when ``value`` is NaN or infinite (kept as is, never dropped);
-``code_version`` is the source fingerprint of every code version that computed the run (the
-ones that trained a resumed student first, joined by ``+``, :mod:`scflow.provenance`),
-``torch_threads`` likewise the torch thread counts; ``wall_time_s`` is the time from the start
-of the run to the moment the row was recorded."""
-
-LATER_COLUMNS = ("draw", "code_version", "torch_threads")
-"""Columns that CSVs written before them lack; readers take them as empty (:func:`is_results_header`)."""
-
-
-def is_results_header(fields: Sequence[str]) -> bool:
-    """True for :data:`COLUMNS`, or :data:`COLUMNS` without some :data:`LATER_COLUMNS` (older CSVs)."""
-    fields = list(fields)
-    return fields == [c for c in COLUMNS if c in fields or c not in LATER_COLUMNS]
 
 EXTRA_METRICS: dict[str, str] = {
     "loss": "training loss (total of Algorithm 1, or Eq. 1 for the teacher); `step` = iteration",
@@ -77,9 +72,22 @@ def all_metrics() -> dict[str, str]:
     return {**METRIC_DOCS, **EXTRA_METRICS}
 
 
+RESULTS_ENV = "SCFLOW_RESULTS"
+
+
 def results_root() -> Path:
-    """``$SCFLOW_RESULTS`` if set, else ``<repo>/results``."""
-    return Path(os.environ.get("SCFLOW_RESULTS", REPO_ROOT / "results"))
+    """``$SCFLOW_RESULTS`` if set, else ``<repo>/results``; always absolute.
+
+    A relative ``$SCFLOW_RESULTS`` is taken from the current folder; the runner resolves it
+    once and passes the absolute path to its kernels (which run in the repository root), so
+    runner and notebook agree. Raises :class:`CsvFileError` when it names something that is
+    not a folder.
+    """
+    root = Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results").expanduser().absolute()
+    if root.exists() and not root.is_dir():
+        raise CsvFileError(f"{RESULTS_ENV}={root} is not a folder: point it at a folder "
+                           f"(created if missing) or unset it for {REPO_ROOT / 'results'}")
+    return root
 
 
 def results_dir(preset: str) -> Path:
@@ -144,12 +152,10 @@ def write_results(rows: Sequence[Mapping[str, Any]], path: str | Path,
     if not rows:
         raise ValueError("no result rows to write")
     known = all_metrics()
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    cells = []
     for row in rows:
         full = {**meta, **row}
-        unknown = set(full) - set(COLUMNS)
+        unknown = set(full) - set(DATA_COLUMNS)
         if unknown:
             raise ValueError(f"unknown result column(s) {sorted(unknown)}; columns: {COLUMNS}")
         if full.get("metric") not in known:
@@ -160,19 +166,9 @@ def write_results(rows: Sequence[Mapping[str, Any]], path: str | Path,
         full["value"] = float(value)
         full["flag"] = "" if math.isfinite(full["value"]) else "non-finite"
         full.setdefault("timestamp", _now())
-        writer.writerow({c: _cell(full.get(c)) for c in COLUMNS})
-    atomic_write_bytes(Path(path), buf.getvalue().encode())
+        cells.append([_cell(full.get(c)) for c in DATA_COLUMNS])
+    atomic_write_bytes(Path(path), sealed_csv(DATA_COLUMNS, cells))
     return Path(path)
-
-
-def read_config_hash(path: str | Path) -> str | None:
-    """The ``config_hash`` of an existing results CSV (``None`` if missing or empty)."""
-    try:
-        with open(path, newline="") as fh:
-            first = next(csv.DictReader(fh), None)
-    except FileNotFoundError:
-        return None
-    return (first or {}).get("config_hash") or None
 
 
 class ResultsWriter:

@@ -13,11 +13,17 @@ preset is known. Then each run is executed by papermill (kernel ``python3``, cwd
 root) into ``runs/<preset>/<run_name>.ipynb`` with its log beside it; the notebook itself writes
 ``results/<preset>/<run_name>.csv``.
 
-Resume and dedupe use the config hash of (notebook, resolved parameters but run_name):
-identical configurations in one batch run once and the others receive a copy of its CSV (an
-alias, noted in their log); a run whose CSV already carries the same hash is skipped unless
-``--force``. A failed run does not stop the batch; failures are listed at the end and the exit
-code is 1 (2 for invalid or no run files, or a GPU, data or weights missing on this machine).
+Resume and dedupe use the config hash of (notebook, resolved parameters but run_name, the
+preset's values, the data's content): identical configurations in one batch run once and the
+others receive a copy of its CSV (an alias, noted in their log); a run whose CSV already carries
+the same hash is skipped unless ``--force``. A CSV of another notebook or configuration, or one
+modified after its run (its digest, :mod:`scflow.repro.results`), is never replaced without
+``--force``: the plan names it and nothing runs. ``--set key=value`` changes a value for every
+run of the batch (as if the preset had it; a run file's own key still wins), validated like a
+run file's keys and part of each configuration hash. ``--verify-data`` rehashes every image of
+a folder dataset instead of trusting the remembered digests of unchanged files. A failed run
+does not stop the batch; failures are listed at the end and the exit code is 1 (2 for invalid
+or no run files, CSVs that would be replaced, or a GPU, data or weights missing here).
 ``--jobs N`` runs N notebooks at once, each in its own process (see
 :func:`scflow.repro.batch.run_batch`); a run file with ``barrier: true`` starts after all earlier
 ones. Planning is :mod:`scflow.repro.plan`, execution :mod:`scflow.repro.execute`. ``--verify``
@@ -32,34 +38,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from scflow.cache import REPO_ROOT
 from scflow.provenance import ALLOW_OTHER_CODE_ENV
-from scflow.repro.batch import run_batch
+from scflow.repro.batch import replacements, run_batch
 from scflow.repro.execute import execute_job
-from scflow.repro.plan import PlannedRun, RunConfigError, plan
+from scflow.repro.listing import describe_runs, runner_environment, verify_data
+from scflow.repro.plan import RunConfigError, parse_sets, plan
 from scflow.repro.presets import PRESET_NAMES
-from scflow.repro.results import read_config_hash
-
-
-def _describe(runs: Sequence[PlannedRun], force: bool, detail: bool, out: Any) -> None:
-    seen: dict[str, str] = {}
-    for run in runs:
-        h = run.params.config_hash
-        if not force and read_config_hash(run.csv) == h:
-            status = "done"
-        elif h in seen:
-            status = f"alias of {seen[h]}"
-        else:
-            status = "to run"
-        seen.setdefault(h, run.name)
-        print(f"{run.name:32s} {run.notebook.stem:28s} {status:16s} # {run.comment}", file=out)
-        if detail:
-            print(f"    file {run.file}\n    inject {run.injected()}\n    -> {run.output}, "
-                  f"{run.csv}", file=out)
-            for note in run.notes:
-                print(f"    note: {note}", file=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,8 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="YAML files or folders of them (default: papermill_runs/)")
     ap.add_argument("--preset", default="mini", help=f"one of {', '.join(PRESET_NAMES)}")
     ap.add_argument("--dry-run", action="store_true", help="validate and show the plan only")
-    ap.add_argument("--list", action="store_true", help="list the runs and their status")
-    ap.add_argument("--force", action="store_true", help="rerun even if results exist")
+    ap.add_argument("--list", action="store_true",
+                    help="list the runs and their status (no check of this machine)")
+    ap.add_argument("--force", action="store_true",
+                    help="rerun even if results exist; replace CSVs of other configurations")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a parameter value for every run of the batch, as if the preset had "
+                         "it (repeatable), e.g. --set vae=weights/sd-vae-ft-mse")
+    ap.add_argument("--verify-data", action="store_true",
+                    help="rehash every image of a folder dataset (not only changed files)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="notebooks executed at once, each in its own process with "
                          "cpu_count/jobs threads (default 1)")
@@ -99,16 +92,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.allow_resume_other_code:
         os.environ[ALLOW_OTHER_CODE_ENV] = "1"  # the kernels inherit it
     try:
-        runs = plan(args.paths, args.preset, args.notebooks_dir)
+        sets = parse_sets(args.set)
+    except RunConfigError as err:
+        print(f"invalid --set, nothing was run:\n{err}", file=sys.stderr)
+        return 2
+    with runner_environment(sets):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        runs = plan(args.paths, args.preset, args.notebooks_dir, machine=not args.list)
     except RunConfigError as err:
         print(f"invalid run files or missing inputs, nothing was run:\n{err}", file=sys.stderr)
         return 2
     if not runs:
         print(f"no run files (*.yaml) in {' '.join(args.paths)}", file=sys.stderr)
         return 2
+    if args.verify_data:
+        verify_data(runs, sys.stdout)
+    problems, notes = replacements(runs, args.force)
     if args.list or args.dry_run:
-        _describe(runs, args.force, detail=args.dry_run, out=sys.stdout)
-        return 0
+        describe_runs(runs, args.force, detail=args.dry_run, out=sys.stdout)
+        for line in notes:
+            print(f"note: {line}", file=sys.stdout)
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+        return 2 if problems and args.dry_run else 0
+    if problems:
+        print("results that would be replaced, nothing was run:\n" + "\n".join(problems),
+              file=sys.stderr)
+        return 2
+    for line in notes:
+        print(f"note: {line}", file=sys.stdout)
     failures = run_batch(runs, force=args.force, jobs=args.jobs)
     if failures:
         print(f"\n{len(failures)} of {len(runs)} runs failed:", file=sys.stderr)

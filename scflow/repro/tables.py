@@ -23,8 +23,10 @@ from typing import Any
 
 import pandas as pd
 
+from scflow.repro.csvfile import CsvFileError, ModifiedCsvError
 from scflow.repro.paired import Interval
-from scflow.repro.results import COLUMNS, is_results_header
+from scflow.repro.results import COLUMNS
+from scflow.repro.results_read import modified_allowed, read_results
 from scflow.repro.units import (  # noqa: F401 - REPLICA, seed_replicas: importable from here too
     REPLICA,
     UnitTable,
@@ -67,23 +69,47 @@ def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
     return long.sort_values(["order", "nfe"]).reset_index(drop=True)
 
 
-def load_results(folder: str | Path) -> pd.DataFrame:
-    """Every results CSV of a folder concatenated (``run`` = file stem); empty frame if none.
+def load_results(folder: str | Path, allow_modified: bool | None = None) -> pd.DataFrame:
+    """Every results CSV of a folder, verified, concatenated (``run`` = file stem); empty frame
+    if none.
 
-    Files whose columns are not :data:`scflow.repro.results.COLUMNS` are skipped with a warning;
-    older files without its later columns are read with those columns empty.
+    Older files without the later columns (:data:`scflow.repro.results.LATER_COLUMNS`) are
+    read with those columns empty.
+    A CSV that cannot be trusted (modified after its run, not a results CSV, unreadable) stops
+    the load with one :class:`~scflow.repro.csvfile.CsvFileError` naming every such file. With
+    ``allow_modified`` (default: inside :func:`~scflow.repro.results_read.allowing_modified`)
+    modified files are read as they are and the others skipped, each with a warning; the
+    frame's ``attrs["modified"]`` lists the modified files' names.
     """
-    frames = []
+    allow = modified_allowed() if allow_modified is None else allow_modified
+    frames, problems, modified = [], [], []
     for path in sorted(Path(folder).glob("*.csv")):
-        df = pd.read_csv(path, dtype={"method": str, "metric": str, "code_version": str,
-                                      "torch_threads": str})
-        if not is_results_header(df.columns):
-            print(f"warning: {path} is not a results CSV, skipped", file=sys.stderr)
+        try:
+            df = read_results(path)
+        except ModifiedCsvError as err:
+            if not allow:
+                problems.append(str(err))
+                continue
+            try:
+                df = read_results(path, allow_modified=True)
+            except CsvFileError as err2:
+                print(f"warning: {err2}; skipped", file=sys.stderr)
+                continue
+            print(f"warning: {err}; used as it is (allow_modified)", file=sys.stderr)
+            modified.append(path.name)
+        except CsvFileError as err:
+            if not allow:
+                problems.append(str(err))
+            else:
+                print(f"warning: {err}; skipped", file=sys.stderr)
             continue
-        frames.append(df.reindex(columns=list(COLUMNS)).assign(run=path.stem))
-    if not frames:
-        return pd.DataFrame(columns=list(COLUMNS))
-    return pd.concat(frames, ignore_index=True)
+        frames.append(df.assign(run=path.stem))
+    if problems:
+        raise CsvFileError("\n".join(problems))
+    out = (pd.concat(frames, ignore_index=True) if frames
+           else pd.DataFrame(columns=list(COLUMNS)))
+    out.attrs["modified"] = modified
+    return out
 
 
 def our_values(results: pd.DataFrame, run: str, method: str, nfe: int,

@@ -42,7 +42,7 @@ ARTIFACTS_NOTEBOOK = "01_latent_flow_matching"
 WALL_CLOCK_METRICS = frozenset({"sec_per_image", "sec_per_update", "grid_minutes"})
 """Measured times: they differ on every run, so they are listed but not compared."""
 
-ROW_KEY = ("method", "nfe", "step", "metric", "seed", "n_samples", "feature_backend")
+ROW_KEY = ("method", "nfe", "step", "metric", "seed", "draw", "n_samples", "feature_backend")
 """What identifies a value in a results CSV (the rest is bookkeeping: run, time, git sha...)."""
 
 

@@ -1,0 +1,52 @@
+"""The update-cost benchmark and its GPU summary run, at a tiny size on the CPU."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import bench_distill_step  # noqa: E402
+import gpu_summary  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_cost_rows_for_each_variant_and_summary(tmp_path, capsys):
+    out = tmp_path / "cost.csv"
+    bench_distill_step.main(["--nets", "mini", "--batch", "2", "--variants",
+                             "eager,no_sync,channels_last", "--no-seq", "--calls", "2",
+                             "--blocks", "1", "--csv", str(out)])
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["update"], r["variant"]) for r in rows] == [
+        ("full", "eager"), ("cd", "eager"), ("full", "no_sync"), ("cd", "no_sync"),
+        ("full", "channels_last"), ("cd", "channels_last")]
+    by = {(r["update"], r["variant"]): r for r in rows}
+    for kind in ("full", "cd"):
+        flops = {float(by[kind, v]["gflop_per_update"]) for v in ("eager", "no_sync",
+                                                                     "channels_last")}
+        assert len(flops) == 1 and not any(r["note"] for r in rows)  # same FLOPs, all ran
+        assert float(by[kind, "eager"]["gflop_at_batch_32"]) == pytest.approx(16 * flops.pop(), rel=1e-5)
+        assert float(by[kind, "no_sync"]["max_rel_loss_diff"]) == 0.0  # deferred reads only
+        assert float(by[kind, "channels_last"]["max_rel_loss_diff"]) < 1e-4  # rounding
+    full = by["full", "eager"]
+    assert float(full["gflop_per_s"]) == pytest.approx(
+        float(full["gflop_per_update"]) / float(full["ms_per_update"]) * 1e3, rel=1e-4)
+    assert float(full["pct_of_peak"]) == pytest.approx(
+        100 * float(full["gflop_per_s"]) / float(full["peak_gflop_per_s"]), rel=1e-4)
+    capsys.readouterr()
+    gpu_summary.main(str(tmp_path))
+    md = capsys.readouterr().out
+    assert "| unet_small | 2 | full | no_sync | fp32 |" in md
+    assert "No paper-scale full update at batch 32 was timed" in md
+    assert "jobs.csv missing" in md
+
+
+def test_unknown_variant_is_refused_before_any_work():
+    with pytest.raises(SystemExit):
+        bench_distill_step.parse_args(["--variants", "eager,turbo"])
