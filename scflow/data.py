@@ -1,6 +1,7 @@
 """Image data: the embedded digits miniature and any folder of images (CelebA-HQ or your own).
 
-Images are float tensors (N, C, H, W) in [-1, 1], the range the autoencoders expect.
+Images are float tensors (N, C, H, W) in [-1, 1], the range the autoencoders expect. Which
+images a run trains on is a :class:`DataConfig`; :func:`load_images` reads them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,28 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from scflow.checks import choice, integer, text
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+DATASETS = ("digits", "folder")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The training images: the embedded digits or a folder of images; validated on construction."""
+
+    dataset: str = "digits"  # "digits" (scikit-learn's, embedded) | "folder" (images under data_dir)
+    data_dir: str = ""  # the folder of a "folder" dataset (e.g. CelebA-HQ 256)
+    limit: int = 0  # use at most this many images (0: all)
+    resolution: int = 32  # image side in pixels
+
+    def __post_init__(self) -> None:
+        choice("dataset", self.dataset, DATASETS)
+        text("data_dir", self.data_dir)
+        integer("data_limit", self.limit, ge=0)
+        integer("resolution", self.resolution, ge=8)
+        if self.dataset == "folder" and not self.data_dir:
+            raise ValueError("dataset='folder' needs data_dir (a folder of images, e.g. CelebA-HQ)")
 
 
 @dataclass
@@ -73,13 +95,25 @@ def folder_fingerprint(folder: str | Path, limit: int | None = None) -> str:
     return h.hexdigest()[:16]
 
 
-def data_cache_key(p: dict[str, Any]) -> dict[str, Any]:
+def data_cache_key(cfg: DataConfig) -> dict[str, Any]:
     """What cache keys add for the data's content: nothing for the embedded digits (fixed by
     the installed scikit-learn, and their keys must stay those of the shipped artefacts), the
     :func:`folder_fingerprint` for a folder."""
-    if p["dataset"] != "folder":
+    if cfg.dataset != "folder":
         return {}
-    return {"data_content": folder_fingerprint(p["data_dir"], p["data_limit"] or None)}
+    return {"data_content": folder_fingerprint(cfg.data_dir, cfg.limit or None)}
+
+
+def load_images(cfg: DataConfig) -> ImageSet:
+    """The training images of ``cfg``: the embedded digits or a folder, at most ``cfg.limit``."""
+    if cfg.dataset == "digits":
+        data = load_digits_images(cfg.resolution)
+    else:
+        data = load_image_folder(cfg.data_dir, cfg.resolution, limit=cfg.limit or None)
+    if cfg.limit and len(data) > cfg.limit:
+        labels = None if data.labels is None else data.labels[: cfg.limit]
+        data = ImageSet(data.images[: cfg.limit], labels, data.source)
+    return data
 
 
 def load_image_folder(folder: str | Path, resolution: int, limit: int | None = None) -> ImageSet:

@@ -170,6 +170,9 @@ def test_missing_checkpoint_fails_fast_with_the_download_command(tmp_path):
 
 def test_get_teacher_converts_the_checkpoint(tmp_path, monkeypatch):
     """teacher_checkpoint set: the teacher IS the converted file (no training), cached by file."""
+    from dataclasses import replace
+
+    from scflow.repro.configs import teacher_config
     from scflow.repro.presets import preset_values
     from scflow.teacher import get_teacher, teacher_cache_config
 
@@ -178,13 +181,15 @@ def test_get_teacher_converts_the_checkpoint(tmp_path, monkeypatch):
     ref = reference_adm(TINY)
     ckpt = tmp_path / "model_480.pth"
     torch.save({f"module.{k}": v for k, v in ref.state_dict().items()}, ckpt)
-    p = {**preset_values("smoke"), "teacher_checkpoint": str(ckpt)}
+    cfg = teacher_config({**preset_values("smoke"), "teacher_checkpoint": str(ckpt)})
+    space = "stabilityai/sd-vae-ft-mse"  # the latent space's key
     latents = torch.randn(4, 4, 8, 8)
-    teacher, _, hit = get_teacher(p, latents, None)
+    teacher, _, hit = get_teacher(cfg, latents, None, space)
     z, t = inputs(TINY, 2)
     with torch.no_grad():
         torch.testing.assert_close(teacher(z, t), ref(z, t), rtol=1e-4, atol=1e-5)
-    assert not hit and get_teacher(p, latents, None)[2]  # second call: from the cache
-    assert teacher_cache_config(p) != teacher_cache_config(preset_values("smoke"))
+    assert not hit and get_teacher(cfg, latents, None, space)[2]  # second call: from the cache
+    trained = teacher_config(preset_values("smoke"))
+    assert teacher_cache_config(cfg, space) != teacher_cache_config(trained, space)
     with pytest.raises(ValueError, match=r"latents \(4, 8, 8\)"):
-        get_teacher({**p, "seed": 1}, torch.randn(4, 4, 16, 16), None)
+        get_teacher(replace(cfg, seed=1), torch.randn(4, 4, 16, 16), None, space)

@@ -14,7 +14,9 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 | :mod:`~scflow.repro.presets` | every parameter and its value per preset (smoke, mini, celebahq256, gpu) |
 | :mod:`~scflow.repro.params` | resolving a notebook's parameters and their configuration hash |
 | :mod:`~scflow.repro.notebooks` | locating notebooks and their ``parameters`` cell |
-| :mod:`~scflow.repro.experiment` | a notebook's set-up: data, codec, teacher, cached distillation |
+| :mod:`~scflow.repro.configs` | notebook parameters -> the library's typed configs |
+| :mod:`~scflow.repro.methods` | the rows of Table 4 (their switches), defined once |
+| :mod:`~scflow.repro.experiment` | a notebook's set-up: data, codec, teacher; resumable, cached distillation |
 | :mod:`~scflow.repro.student_notebook` | the shared sequence of notebooks 02-05 |
 | :mod:`~scflow.repro.t2i_experiment` | notebook 08's set-up (text-to-image miniature) |
 | :mod:`~scflow.repro.budget` | the training-budget study (notebook 09) |

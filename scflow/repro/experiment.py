@@ -1,47 +1,61 @@
-"""One call that sets up what every notebook shares: data, latent codec, latents, cached teacher.
+"""What every notebook shares: data, latent codec, latents, the cached teacher; and the
+resumable, cached distillation of one student.
 
-``prepare(P)`` trains nothing that is already cached, so notebooks 02+ start in seconds once
+``prepare(p)`` trains nothing that is already cached, so notebooks 02+ start in seconds once
 notebook 01 (or any earlier run with the same configuration) has trained the autoencoder and
-the teacher.
+the teacher. A student (Algorithm 1, :class:`scflow.trainer.Distiller`) keeps its checkpoints
+in the cache entry :func:`student_dir` names, so :func:`train_resumable` continues a killed run
+and returns a finished one at once.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from scflow.autoencoder import LatentCodec, get_codec, latent_space_key
 from scflow.cache import atomic_write_bytes, cached, entry_dir, entry_lock
-from scflow.data import ImageSet, load_digits_images, load_image_folder
+from scflow.data import ImageSet, load_images
+from scflow.distill import DistillConfig, LatentData
 from scflow.nets import VelocityNet
+from scflow.repro.configs import autoencoder_config, data_config, teacher_config
 from scflow.repro.presets import preset_values
-from scflow.teacher import check_teacher_source, get_teacher
+from scflow.teacher import check_teacher_source, get_teacher, teacher_cache_config
+
+if TYPE_CHECKING:  # the trainer imports accelerate: not needed to plan or check a run
+    from scflow.trainer import Distiller
 
 
 @dataclass
 class Setup:
     """The shared state of an experiment (see :func:`prepare`)."""
 
-    p: dict[str, Any]
     data: ImageSet
     codec: LatentCodec
     latents: Tensor
     teacher: VelocityNet
     teacher_dir: Path
+    teacher_key: dict[str, Any]
+    """What the teacher's cache entry depends on; every student's cache key includes it."""
+    class_cond: bool
     device: str
     cache_hits: dict[str, bool]
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
         return tuple(self.latents.shape[1:])
+
+    @property
+    def train_data(self) -> LatentData:
+        """The students' training latents, with the labels when the teacher is class-conditional."""
+        return LatentData(self.latents, self.data.labels if self.class_cond else None)
 
 
 class NotReadyError(RuntimeError):
@@ -127,20 +141,6 @@ def resolve_device(device: str) -> str:
     return str(PartialState().device)
 
 
-def load_data(p: dict[str, Any]) -> ImageSet:
-    """The training images of the preset: the embedded digits or a folder (``data_dir``)."""
-    if p["dataset"] == "digits":
-        data = load_digits_images(p["resolution"])
-    else:
-        if not p["data_dir"]:
-            raise ValueError("dataset='folder' needs data_dir (a folder of images, e.g. CelebA-HQ)")
-        data = load_image_folder(p["data_dir"], p["resolution"], limit=p["data_limit"] or None)
-    if p["data_limit"] and len(data) > p["data_limit"]:
-        labels = None if data.labels is None else data.labels[: p["data_limit"]]
-        data = ImageSet(data.images[: p["data_limit"]], labels, data.source)
-    return data
-
-
 def fixed_noise(n: int, shape: tuple[int, ...], seed: int) -> Tensor:
     """The evaluation noise: the same tensor for every NFE and every method (paired comparisons).
 
@@ -150,34 +150,38 @@ def fixed_noise(n: int, shape: tuple[int, ...], seed: int) -> Tensor:
     return torch.randn((n, *shape), generator=g)
 
 
-def prepare(p: dict[str, Any], progress: bool = True) -> Setup:
+def prepare(p: Mapping[str, Any], progress: bool = True) -> Setup:
     """Data -> autoencoder (cached) -> latents (cached) -> teacher (cached) for parameters ``p``."""
-    check_teacher_source(p)  # a missing teacher checkpoint fails before the data is read
+    data_cfg, ae_cfg, teacher_cfg = data_config(p), autoencoder_config(p), teacher_config(p)
+    check_teacher_source(teacher_cfg)  # a missing teacher checkpoint fails before the data is read
     device = resolve_device(p["device"])
-    data = load_data(p)
-    codec, ae_hit = get_codec(p, data.images, progress=progress)
+    data = load_images(data_cfg)
+    codec, ae_hit = get_codec(ae_cfg, data_cfg, data.images, progress=progress)
     codec.vae.to(device)
+    space = latent_space_key(ae_cfg, data_cfg)
 
     def build_latents(d: Path) -> None:
         torch.save(codec.encode(data.images), d / "latents.pt")
 
-    lat_cfg = {"kind": "latents", "codec": latent_space_key(p),
-               "latent_scale": p["latent_scale"], "n": len(data)}
+    lat_cfg = {"kind": "latents", "codec": space, "latent_scale": ae_cfg.latent_scale,
+               "n": len(data)}
     lat_dir, lat_hit = cached("latents", lat_cfg, build_latents)
     latents = torch.load(lat_dir / "latents.pt")
-    teacher, tdir, t_hit = get_teacher(p, latents, data.labels, device=device, progress=progress)
-    return Setup(p, data, codec, latents, teacher, tdir, device,
+    teacher, tdir, t_hit = get_teacher(teacher_cfg, latents, data.labels, space, device=device,
+                                       progress=progress)
+    return Setup(data, codec, latents, teacher, tdir, teacher_cache_config(teacher_cfg, space),
+                 teacher_cfg.class_cond, device,
                  {"autoencoder": ae_hit, "latents": lat_hit, "teacher": t_hit})
 
 
-def upstream_params(P: Mapping[str, Any]) -> dict[str, Any]:
+def upstream_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """What notebooks 02-06 share with notebook 01: the preset's data, autoencoder and teacher.
 
     Those values come from the preset (so every student distils the same cached teacher); the
     run's own ``device`` is kept, so that the teacher, the student and the evaluation all run
     where the run asked.
     """
-    return {**preset_values(P["preset"]), "device": P["device"]}
+    return {**preset_values(params["preset"]), "device": params["device"]}
 
 
 def make_extractor(p: Mapping[str, Any], device: str = "cpu") -> Any:
@@ -193,66 +197,79 @@ def make_extractor(p: Mapping[str, Any], device: str = "cpu") -> Any:
     return get_feature_extractor("inception", device=device)
 
 
-def distill(p: dict[str, Any], s: Setup, method: dict[str, Any] | None = None,
-            progress: bool = True, snapshots: Sequence[int] = ()) -> tuple[Any, list[dict[str, float]]]:
-    """Run Algorithm 1 from the cached teacher; resumable, and cached when finished.
+def student_dir(s: Setup, cfg: DistillConfig, steps: int) -> Path:
+    """The cache entry of the student Algorithm 1 trains from ``s``'s teacher with ``cfg`` for
+    ``steps`` updates: where its checkpoints (``last.pt``) and loss history live.
 
-    ``p`` holds the distillation parameters; the teacher is the one of ``s`` (its preset).
-    ``compile`` (speed only) is not part of the cache key: eager and compiled runs share
-    students. ``method`` fixes the switches that define a notebook's method (e.g. notebook 02's CD:
-    ``lambda_gan = lambda_rf = lambda_bi = 0``, ``t_trunc = 0``); they override ``p``.
-    Checkpoints go to ``cache/distill-<hash>/last.pt`` every ``ckpt_every`` updates, with the
-    loss history beside them: a killed run continues from its last checkpoint, and a finished
-    one is loaded instead of retrained. ``snapshots`` lists updates after which the evaluation
-    EMA's weights are also kept (``eval_ema-<step>.pt`` beside ``last.pt``, see
-    :func:`snapshot_path`), so one run yields a whole training-budget curve. Returns
-    ``(distiller, history)``.
+    ``compile`` (speed only) is not part of the key: eager and compiled runs share students.
     """
-    from scflow.distill import LatentData, config_from_params
-    from scflow.teacher import teacher_cache_config
-    from scflow.trainer import Distiller
+    key = {"kind": "distill", "teacher": s.teacher_key, "cfg": cfg.as_dict(), "steps": steps}
+    folder = entry_dir("distill", key)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / "config.json",
+                       json.dumps(key, sort_keys=True, indent=1, default=str).encode())
+    return folder
 
-    # unexposed knobs: the preset's values. A read-through view (not a merged copy), so that
-    # only the parameters this function actually uses are read from ``p``.
-    q = ChainMap(dict(method or {}), p, s.p)
-    cfg = config_from_params(q, seed=q["seed"])
-    key = {"kind": "distill", "teacher": teacher_cache_config(s.p), "cfg": cfg.as_dict(),
-           "steps": q["distill_steps"]}
-    ckpt_dir = entry_dir("distill", key)
-    with entry_lock(ckpt_dir):  # a parallel run training the same student: wait, then reuse it
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        (ckpt_dir / "config.json").write_text(json.dumps(key, sort_keys=True, indent=1,
-                                                         default=str))
-        cond = s.data.labels if s.p["class_cond"] else None
-        d = Distiller(s.teacher, LatentData(s.latents, cond), cfg, device=q["device"],
-                      ckpt_dir=str(ckpt_dir), compile=q.get("compile", "no"))
-        hist_file = ckpt_dir / "history.json"
+
+def train_resumable(d: Distiller, steps: int, progress: bool = True,
+                    snapshots: Sequence[int] = ()) -> list[dict[str, float]]:
+    """Run Algorithm 1 on ``d`` until update ``steps``; return the loss terms of every update.
+
+    ``d.ckpt_dir`` (:func:`student_dir`) holds ``last.pt`` (every ``ckpt_every`` updates) and
+    the loss history: a killed run continues from its last checkpoint, and a finished one
+    returns at once. One progress bar counts all updates ("k / steps"). ``snapshots`` lists
+    updates after which the evaluation EMA's weights are also kept (:func:`snapshot_path`), so
+    one run yields a whole training-budget curve. A parallel run training the same student
+    waits, then finds it trained.
+    """
+    ckpt_dir = Path(d.ckpt_dir)
+    bad = [k for k in snapshots if not 1 <= k <= steps]
+    if bad:
+        raise ValueError(f"snapshots {bad} outside 1..distill_steps={steps}")
+    hist_file = ckpt_dir / "history.json"
+    with entry_lock(ckpt_dir):
         history: list[dict[str, float]] = []
         if (ckpt_dir / "last.pt").exists():
             d.resume(str(ckpt_dir / "last.pt"))
             history = json.loads(hist_file.read_text())[: d.step_count]
-        bad = [k for k in snapshots if not 1 <= k <= q["distill_steps"]]
-        if bad:
-            raise ValueError(f"snapshots {bad} outside 1..distill_steps={q['distill_steps']}")
 
-        def keep_snapshot(step: int, _logs: dict[str, float]) -> None:
+        def write_history() -> None:
+            atomic_write_bytes(hist_file, json.dumps(history).encode())
+
+        def record(step: int, logs: dict[str, float]) -> None:
+            history.append({"step": step, **logs})
             if step in snapshots:
                 buf = io.BytesIO()
                 torch.save(d.eval_ema.state_dict(), buf)
                 atomic_write_bytes(snapshot_path(ckpt_dir, step), buf.getvalue())
+            if d.cfg.ckpt_every and step % d.cfg.ckpt_every == 0:
+                write_history()  # before last.pt: a resume keeps the first step_count entries
 
-        chunk = q["ckpt_every"] or q["distill_steps"]
-        while d.step_count < q["distill_steps"]:
-            history += d.train(min(chunk, q["distill_steps"] - d.step_count), progress=progress,
-                               callback=keep_snapshot)
-            atomic_write_bytes(hist_file, json.dumps(history).encode())  # after last.pt: consistent
+        if d.step_count < steps:
+            d.train(steps - d.step_count, progress=progress, callback=record, total=steps)
+            write_history()
         missing = [k for k in snapshots if not snapshot_path(ckpt_dir, k).exists()]
         if missing:  # trained earlier without them: nothing to resume from
             raise FileNotFoundError(f"{ckpt_dir}: no eval_ema snapshot at updates {missing}; the "
                                     f"run was trained without them: delete the folder to retrain")
-    return d, history
+    return history
+
+
+def distill(s: Setup, cfg: DistillConfig, steps: int, *, compile: str = "no",
+            progress: bool = True, snapshots: Sequence[int] = ()
+            ) -> tuple[Distiller, list[dict[str, float]]]:
+    """Algorithm 1 from ``s``'s teacher with ``cfg`` for ``steps`` updates, resumable and cached.
+
+    A :class:`scflow.trainer.Distiller` checkpointing into :func:`student_dir`, trained by
+    :func:`train_resumable`. Returns ``(distiller, history)``.
+    """
+    from scflow.trainer import Distiller
+
+    d = Distiller(s.teacher, s.train_data, cfg, device=s.device, compile=compile,
+                  ckpt_dir=str(student_dir(s, cfg, steps)))
+    return d, train_resumable(d, steps, progress=progress, snapshots=snapshots)
 
 
 def snapshot_path(ckpt_dir: Path, step: int) -> Path:
-    """Where :func:`distill` keeps the evaluation EMA's weights after update ``step``."""
+    """Where :func:`train_resumable` keeps the evaluation EMA's weights after update ``step``."""
     return Path(ckpt_dir) / f"eval_ema-{step}.pt"

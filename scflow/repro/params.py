@@ -17,7 +17,14 @@ from typing import Any
 from scflow.cache import config_hash
 from scflow.repro.notebooks import notebook_path, parameters_cell
 from scflow.repro.paramspec import NO_NEUTRAL, ParameterError
-from scflow.repro.presets import PARAMS, PRESET_KEYS_NOT_READ, PRESET_NAMES, PRESETS, preset_values
+from scflow.repro.presets import (
+    FIDELITY_SWITCHES,
+    PARAMS,
+    PRESET_KEYS_NOT_READ,
+    PRESET_NAMES,
+    PRESETS,
+    preset_values,
+)
 
 # A run's name becomes a file name (results/<preset>/<run_name>.csv, runs/<preset>/...): no
 # folders, no leading dot, so that no parameter can write outside those folders.
@@ -41,12 +48,15 @@ class RunParams(dict):
     runner and :mod:`scflow.repro.results` use it to skip runs whose results already exist.
     """
 
-    def __init__(self, notebook: str, values: Mapping[str, Any]) -> None:
+    def __init__(self, notebook: str, values: Mapping[str, Any],
+                 explicit: Iterable[str] = ()) -> None:
         super().__init__(values)
         self.notebook = notebook
+        self.explicit = frozenset(explicit)
+        """The names the run sets on purpose (a run file's keys); see :func:`resolve_notebook_params`."""
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "notebook":  # copy/pickle probe before __init__
+        if name.startswith("__") or name in ("notebook", "explicit"):  # copy/pickle probe
             raise AttributeError(name)
         try:
             return self[name]
@@ -106,6 +116,10 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
       (``values["preset"]``, ``"mini"`` when absent);
     - any other value is an explicit override and is kept.
 
+    The paper-vs-code switches (:data:`scflow.repro.presets.FIDELITY_SWITCHES`) follow
+    ``fidelity``: a run whose ``fidelity`` is not the preset's gets the "from fidelity" value,
+    hence the chosen side's, of every switch that follows the preset.
+
     The runner knows which keys a run file sets and passes them as ``explicit`` (to the kernel
     through ``$SCFLOW_EXPLICIT_PARAMS``, read when ``explicit`` is None), so under the runner
     every override is honoured. With plain papermill, list the names in that variable to keep a
@@ -131,11 +145,16 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
     if errors:
         raise ParameterError("\n".join(errors))
     mini, chosen = PRESETS["mini"], preset_values(preset)
+    follows_preset = {name for name, value in values.items()
+                      if name != "preset" and name not in explicit and name in mini
+                      and _same(value, mini[name])}
+    other_side = "fidelity" in values and values["fidelity"] != chosen["fidelity"]
     resolved: dict[str, Any] = {}
     for name, value in values.items():
-        if name != "preset" and name not in explicit and name in mini \
-                and _same(value, mini[name]):
+        if name in follows_preset:
             value = chosen[name]
+            if other_side and name in FIDELITY_SWITCHES:
+                value = FIDELITY_SWITCHES[name]
         try:
             resolved[name] = PARAMS[name].check(name, value)
         except ParameterError as err:
@@ -144,7 +163,7 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
         raise ParameterError("\n".join(errors))
     if resolved.get("run_name") == "":
         resolved["run_name"] = notebook
-    return RunParams(notebook, resolved)
+    return RunParams(notebook, resolved, explicit)
 
 
 def unknown_name_message(name: str, valid: Iterable[str], where: str = "PARAMS") -> str:
@@ -211,6 +230,7 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
     Plain papermill gets the runner's checks: a name injected with ``-p`` that the notebook
     does not define (a typo such as ``t_truncc``) and an unsafe ``run_name`` are errors; then
     :func:`scflow.repro.experiment.check_ready` lists every missing GPU, data folder and weights file.
+    A notebook with a ``threads`` parameter gets its kernel pinned to it (:func:`pin_threads`).
     """
     path = notebook_path(notebook)
     names = parameters_cell(path)
@@ -233,4 +253,20 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
         from scflow.repro.experiment import check_ready
 
         check_ready({**preset_values(params["preset"]), **params}, notebook)
+    if "threads" in params:
+        pin_threads(params["threads"])
     return params
+
+
+def pin_threads(n: int) -> None:
+    """Run torch and the BLAS / OpenMP pools of this process on ``n`` CPU threads.
+
+    The runner gives each notebook one thread; pinning an interactive kernel the same way makes
+    Run All in JupyterLab compute the committed numbers (a reduction over another number of
+    threads may differ in its last bits).
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from scflow.compile import compile_net
 from scflow.evaluate import evaluate_nfe, rows_table
+from scflow.repro.configs import distill_config
 from scflow.repro.experiment import (
     Setup,
     distill,
@@ -28,6 +29,7 @@ from scflow.repro.experiment import (
     prepare,
     upstream_params,
 )
+from scflow.repro.methods import Method
 from scflow.repro.plots import curve, image_grid, metric_vs_nfe, trajectory_figure
 from scflow.repro.results import ResultsWriter, save_figure
 from scflow.repro.samples import Samples, save_samples
@@ -101,7 +103,7 @@ class StudentRun:
         return show(fig, f"{self.P.run_name}_{name}", self.P.preset)
 
 
-def run_student(P: Any, method: dict[str, Any], method_name: str) -> StudentRun:
+def run_student(P: Any, method: Method) -> StudentRun:
     """Distil one student (Algorithm 1) with ``method``'s switches and measure it (Table 4 row).
 
     In order: the preset's cached autoencoder and teacher (notebook 01), the digits classifier
@@ -110,19 +112,21 @@ def run_student(P: Any, method: dict[str, Any], method_name: str) -> StudentRun:
     precision/recall, ``std_ratio`` and consistency; the FID- and std-vs-NFE plots, the sample
     grid over NFE and the Fig. 6 row (NFE 1 vs 4), with the first ``P.n_show`` samples per NFE
     kept in ``samples/<run>.npz`` (:mod:`scflow.repro.samples`); finally the run's CSV. ``method`` fixes the
-    notebook's switches (e.g. ``lambda_bi = 0``); they override ``P``.
+    notebook's switches (e.g. ``lambda_bi = 0``).
     """
     from IPython.display import display
 
     if 1 not in P.nfe_list or 4 not in P.nfe_list:
         raise ValueError(f"nfe_list {P.nfe_list} must contain 1 and 4 (the Fig. 6 row)")
+    method_name = method.label
+    cfg = distill_config(P, method)  # before any compute: a switch the run contradicts is refused
     results = ResultsWriter(P)
     S = prepare(upstream_params(P))  # the preset's cached autoencoder + teacher (notebook 01)
     extractor = make_extractor(P, S.device)  # this run's fid_backend
     z1 = fixed_noise(P.n_eval, S.latent_shape, P.seed)  # the same noise for every NFE and method
     print("cache hits:", S.cache_hits, "| device:", S.device)
 
-    d, history = distill(P, S, method)  # Algorithm 1; resumes from / reuses cache/distill-*/
+    d, history = distill(S, cfg, P.distill_steps, compile=P.compile)  # resumes / reuses its cache
     terms = [k for k in LOSS_TERMS if k in history[-1]]
     every = max(1, len(history) // 50)
     for h in history[::every]:
@@ -136,7 +140,8 @@ def run_student(P: Any, method: dict[str, Any], method_name: str) -> StudentRun:
           {k: round(sum(h.get(k, 0.0) for h in last) / len(last), 5) for k in terms})
 
     images, rows = evaluate_nfe(compile_net(d.eval_ema, P.compile), S.codec, z1, P.nfe_list,
-                                S.data.images, extractor, method=method_name, results=results)
+                                S.data.images, extractor, method=method_name)
+    results.add_rows(rows)
     display(rows_table(rows))
     for m in ("fid", "std_ratio"):
         by_nfe = {r["nfe"]: r["value"] for r in rows if r["metric"] == m}
