@@ -52,21 +52,21 @@ class SequentialDistiller(Distiller):
     shared: bool = False
 
     def train_step(self) -> dict[str, float]:  # noqa: C901 - deliberately plain
-        cfg, fid = self.cfg, self.cfg.fidelity
+        cfg, fidelity = self.cfg, self.cfg.fidelity
         it = self.step_count + 1
         x = draw_inputs(self.data, cfg, it)
         t4 = lambda s: s.reshape(-1, 1, 1, 1)  # noqa: E731
         ts = time_skip(x.t, cfg.t_skip, x.u_s, x.u_k)
         z_t = interpolant(x.z0, x.z1, x.t)
-        dist = lambda a, b: (a - b).pow(2).mean() if fid.distance == "l2" else (  # noqa: E731
-            torch.sqrt((a - b) ** 2 + fid.huber_c**2) - fid.huber_c).flatten(1).mean(1).mean()
+        dist = lambda a, b: (a - b).pow(2).mean() if fidelity.distance == "l2" else (  # noqa: E731
+            torch.sqrt((a - b) ** 2 + fidelity.huber_c**2) - fidelity.huber_c).flatten(1).mean(1).mean()
         # L_CD
         with torch.no_grad():
             v = self.teacher_v(z_t, x.t, x.cond)
             z_s = z_t - t4(ts.d_s) * v
             y_s = f_theta(self.target, z_s, ts.t_s, x.cond)
         f_t = f_theta(self.student, z_t, x.t, x.cond)
-        late = (x.t <= cfg.t_trunc) if fid.trunc_rule == "t" else (ts.t_s < cfg.t_trunc)
+        late = (x.t <= cfg.t_trunc) if fidelity.trunc_rule == "t" else (ts.t_s < cfg.t_trunc)
         y = torch.where(t4(late), x.z0, y_s)
         logs = {"cd": dist(f_t, y)}
         total = logs["cd"]
@@ -99,7 +99,7 @@ class SequentialDistiller(Distiller):
         total.backward()
         self.opt.step()
         ema_update_(self.target, self.student, cfg.target_decay)
-        ema_update_(self.eval_ema, self.student, fid.eval_decay)
+        ema_update_(self.eval_ema, self.student, fidelity.eval_decay)
         if cfg.lambda_gan > 0:  # D: real (with R1) and fake in separate calls
             real = x.z0.detach().requires_grad_(True)
             s_real = self.disc(real)
@@ -164,9 +164,9 @@ def main() -> None:
     torch.manual_seed(0)
     teacher = build_velocity_net(args.arch, sample_size=8)
     data = LatentData(torch.randn(1024, 4, 8, 8, generator=torch.Generator().manual_seed(1)))
-    fid = make_fidelity("code", student_lr=1e-4)
-    full_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, warmup_rf=0, warmup_bi=0)
-    cd_cfg = DistillConfig(fidelity=fid, batch_size=args.batch, lambda_gan=0.0, lambda_rf=0.0,
+    fidelity = make_fidelity("code", student_lr=1e-4)
+    full_cfg = DistillConfig(fidelity=fidelity, batch_size=args.batch, warmup_rf=0, warmup_bi=0)
+    cd_cfg = DistillConfig(fidelity=fidelity, batch_size=args.batch, lambda_gan=0.0, lambda_rf=0.0,
                            lambda_bi=0.0, warmup_rf=0, warmup_bi=0)
     dev = args.device
     runs = {"cd": make("lib", teacher, data, cd_cfg, dev),

@@ -139,7 +139,7 @@ def get_codec(cfg: AutoencoderConfig, data: DataConfig, images: Tensor,
     Returns ``(codec, cache_hit)``; a pretrained VAE is always a "hit" (nothing trained).
     """
     if cfg.pretrained:
-        from scflow.hub import SD_LATENT_SCALE, load_vae
+        from scflow.pretrained import SD_LATENT_SCALE, load_vae
 
         vae = load_vae(cfg.pretrained).eval().requires_grad_(False)
         return LatentCodec(vae, cfg.latent_scale or SD_LATENT_SCALE), True

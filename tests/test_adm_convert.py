@@ -14,7 +14,7 @@ import warnings
 import pytest
 import torch
 
-from scflow import adm, hub
+from scflow import adm, pretrained
 from scflow.adm import (
     LFM_CELEBA_F8_ADM,
     ADMConfig,
@@ -24,8 +24,8 @@ from scflow.adm import (
     convert_adm_state_dict,
     unet2d_config,
 )
-from scflow.hub import WeightsUnavailableError
 from scflow.nets import CONFIGS
+from scflow.pretrained import WeightsUnavailableError
 from scflow.samplers import euler_sample
 
 with warnings.catch_warnings():  # its nn.py uses the deprecated torch.cuda.amp decorators
@@ -163,7 +163,7 @@ def test_missing_checkpoint_fails_fast_with_the_download_command(tmp_path):
         prepare(p, progress=False)
     assert time.perf_counter() - start < 5
     msg = str(err.value)
-    assert "gdown" in msg and hub.LFM_MODEL_480_URL in msg and str(tmp_path / "m.pth") in msg
+    assert "gdown" in msg and pretrained.LFM_MODEL_480_URL in msg and str(tmp_path / "m.pth") in msg
     assert preset_values("celebahq256")["teacher_checkpoint"] == "weights/lfm/model_480.pth"
     assert preset_values("mini")["teacher_checkpoint"] == ""
 

@@ -48,10 +48,10 @@ class LinearD(nn.Module):
 
 
 def _cfg(**kw):
-    fid = {k: kw.pop(k) for k in list(kw) if k in make_fidelity().as_dict()}
+    switches = {k: kw.pop(k) for k in list(kw) if k in make_fidelity().as_dict()}
     kw.setdefault("warmup_rf", 0)
     kw.setdefault("warmup_bi", 0)
-    return DistillConfig(fidelity=make_fidelity("paper", **fid), **kw)
+    return DistillConfig(fidelity=make_fidelity("paper", **switches), **kw)
 
 
 def _inputs():

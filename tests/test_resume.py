@@ -25,8 +25,8 @@ def teacher_dir(tmp_path_factory):
 
 def _cfg(**kw):
     # RF/BI switch on at update 3: the resumed half crosses the warm-up boundary
-    fid = make_fidelity("code", student_lr=1e-3, disc_lr=1e-3, eval_decay=0.5)
-    return DistillConfig(fidelity=fid, batch_size=4, disc_width=8, warmup_rf=3, warmup_bi=3, **kw)
+    fidelity = make_fidelity("code", student_lr=1e-3, disc_lr=1e-3, eval_decay=0.5)
+    return DistillConfig(fidelity=fidelity, batch_size=4, disc_width=8, warmup_rf=3, warmup_bi=3, **kw)
 
 
 def _data():

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from scflow.cache import cache_root, cached
 from scflow.data import load_digits_images
-from scflow.hub import WeightsUnavailableError  # the project's one "weights missing" error
+from scflow.pretrained import WeightsUnavailableError  # the project's one "weights missing" error
 
 BACKENDS = ("digits", "inception")
 

@@ -17,7 +17,7 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 | :mod:`~scflow.repro.configs` | notebook parameters -> the library's typed configs |
 | :mod:`~scflow.repro.methods` | the rows of Table 4 (their switches), defined once |
 | :mod:`~scflow.repro.experiment` | a notebook's set-up: data, codec, teacher; resumable, cached distillation |
-| :mod:`~scflow.repro.student_notebook` | the shared sequence of notebooks 02-05 |
+| :mod:`~scflow.repro.student` | the steps notebooks 02-05 share (one student of Table 4) |
 | :mod:`~scflow.repro.t2i_experiment` | notebook 08's set-up (text-to-image miniature) |
 | :mod:`~scflow.repro.budget` | the training-budget study (notebook 09) |
 | :mod:`~scflow.repro.results` | result CSVs with their configuration hash, figures |

@@ -1,7 +1,7 @@
 """What every notebook shares: data, latent codec, latents, the cached teacher; and the
 resumable, cached distillation of one student.
 
-``prepare(p)`` trains nothing that is already cached, so notebooks 02+ start in seconds once
+``prepare(params)`` trains nothing that is already cached, so notebooks 02+ start in seconds once
 notebook 01 (or any earlier run with the same configuration) has trained the autoencoder and
 the teacher. A student (Algorithm 1, :class:`scflow.trainer.Distiller`) keeps its checkpoints
 in the cache entry :func:`student_dir` names, so :func:`train_resumable` continues a killed run
@@ -62,53 +62,53 @@ class NotReadyError(RuntimeError):
     """Files, hardware or settings a run needs are missing (raised before any compute)."""
 
 
-def preflight(p: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Check, before any compute, everything a run with parameters ``p`` needs from outside.
+def preflight(params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Check, before any compute, everything a run with parameters ``params`` needs from outside.
 
-    ``p`` holds the values the run's shared parts use (the preset's, with the run's own
+    ``params`` holds the values the run's shared parts use (the preset's, with the run's own
     parameters over them). Returns ``(problems, warnings)``: every missing item at once, each
     with what to do, and the choices that run but measure something else (digits-classifier
     FID on images that are not the digits).
     """
     from scflow.data import image_files
-    from scflow.hub import WeightsUnavailableError, resolve_pretrained
+    from scflow.pretrained import WeightsUnavailableError, resolve_pretrained
 
     problems: list[str] = []
     warnings: list[str] = []
-    if p.get("device") == "cuda" and not torch.cuda.is_available():
+    if params.get("device") == "cuda" and not torch.cuda.is_available():
         problems.append("CUDA GPU: device='cuda' but this machine has none; run on a GPU machine, "
                         "or set device: cpu (or auto) / use --preset mini")
-    if p.get("dataset") == "folder":
-        if not p.get("data_dir"):
+    if params.get("dataset") == "folder":
+        if not params.get("data_dir"):
             problems.append("data: dataset='folder' needs data_dir (a folder of images)")
         else:
             try:
-                image_files(p["data_dir"])
+                image_files(params["data_dir"])
             except FileNotFoundError as err:
                 problems.append(f"data: {err}; put the images there (CelebA-HQ 256: see the "
                                 f"README, 'Real data and weights') or set data_dir")
-        if p.get("class_cond"):
+        if params.get("class_cond"):
             problems.append("class_cond=True needs class labels, and a folder dataset has none: "
                             "set class_cond: false")
-        if p.get("fid_backend") == "digits":
+        if params.get("fid_backend") == "digits":
             warnings.append("fid_backend='digits' on a folder dataset: FID then uses the features "
                             "of a handwritten-digits classifier, which say little about other "
                             "images; use fid_backend: inception for photos")
-    if p.get("vae"):
+    if params.get("vae"):
         try:
-            resolve_pretrained(p["vae"], what="the SD VAE (AutoencoderKL)", param="vae")
+            resolve_pretrained(params["vae"], what="the SD VAE (AutoencoderKL)", param="vae")
         except WeightsUnavailableError as err:
             problems.append(f"VAE weights: {err}")
-    if p.get("teacher_checkpoint"):
+    if params.get("teacher_checkpoint"):
         from scflow.adm import check_lfm_checkpoint
 
         try:
-            check_lfm_checkpoint(p["teacher_checkpoint"])
+            check_lfm_checkpoint(params["teacher_checkpoint"])
         except WeightsUnavailableError as err:
             problems.append(f"teacher weights: {err}")
-        if p.get("class_cond"):
+        if params.get("class_cond"):
             problems.append("teacher_checkpoint is LFM's unconditional teacher: set class_cond: false")
-    if p.get("fid_backend") == "inception":
+    if params.get("fid_backend") == "inception":
         from scflow.metrics.features import find_inception_weights
 
         try:
@@ -118,11 +118,11 @@ def preflight(p: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return problems, warnings
 
 
-def check_ready(p: Mapping[str, Any], where: str = "this run") -> None:
+def check_ready(params: Mapping[str, Any], where: str = "this run") -> None:
     """:func:`preflight`; raise :class:`NotReadyError` listing every problem, warn otherwise."""
     import warnings as _warnings
 
-    problems, warns = preflight(p)
+    problems, warns = preflight(params)
     for w in warns:
         _warnings.warn(f"{where}: {w}", stacklevel=2)
     if problems:
@@ -150,18 +150,18 @@ def fixed_noise(n: int, shape: tuple[int, ...], seed: int) -> Tensor:
     return torch.randn((n, *shape), generator=g)
 
 
-def prepare(p: Mapping[str, Any], progress: bool = True) -> Setup:
-    """Data -> autoencoder (cached) -> latents (cached) -> teacher (cached) for parameters ``p``."""
-    data_cfg, ae_cfg, teacher_cfg = data_config(p), autoencoder_config(p), teacher_config(p)
+def prepare(params: Mapping[str, Any], progress: bool = True) -> Setup:
+    """Data -> autoencoder (cached) -> latents (cached) -> teacher (cached) for parameters ``params``."""
+    data_cfg, ae_cfg, teacher_cfg = data_config(params), autoencoder_config(params), teacher_config(params)
     check_teacher_source(teacher_cfg)  # a missing teacher checkpoint fails before the data is read
-    device = resolve_device(p["device"])
+    device = resolve_device(params["device"])
     data = load_images(data_cfg)
     codec, ae_hit = get_codec(ae_cfg, data_cfg, data.images, progress=progress)
     codec.vae.to(device)
     space = latent_space_key(ae_cfg, data_cfg)
 
-    def build_latents(d: Path) -> None:
-        torch.save(codec.encode(data.images), d / "latents.pt")
+    def build_latents(folder: Path) -> None:
+        torch.save(codec.encode(data.images), folder / "latents.pt")
 
     lat_cfg = {"kind": "latents", "codec": space, "latent_scale": ae_cfg.latent_scale,
                "n": len(data)}
@@ -184,26 +184,26 @@ def upstream_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {**preset_values(params["preset"]), "device": params["device"]}
 
 
-def make_extractor(p: Mapping[str, Any], device: str = "cpu") -> Any:
+def make_extractor(params: Mapping[str, Any], device: str = "cpu") -> Any:
     """The FID feature extractor a run asked for: digits classifier (cached) or Inception.
 
-    ``p`` must be the run's own parameters (``P``), not the preset's: its ``fid_backend`` is
+    ``params`` must be the run's own parameters, not the preset's: its ``fid_backend`` is
     also the CSV's ``feature_backend`` label.
     """
     from scflow.metrics import get_feature_extractor
 
-    if p["fid_backend"] == "digits":
-        return get_feature_extractor("digits", device=device, steps=p["classifier_steps"])
+    if params["fid_backend"] == "digits":
+        return get_feature_extractor("digits", device=device, steps=params["classifier_steps"])
     return get_feature_extractor("inception", device=device)
 
 
-def student_dir(s: Setup, cfg: DistillConfig, steps: int) -> Path:
-    """The cache entry of the student Algorithm 1 trains from ``s``'s teacher with ``cfg`` for
+def student_dir(setup: Setup, cfg: DistillConfig, steps: int) -> Path:
+    """The cache entry of the student Algorithm 1 trains from ``setup``'s teacher with ``cfg`` for
     ``steps`` updates: where its checkpoints (``last.pt``) and loss history live.
 
     ``compile`` (speed only) is not part of the key: eager and compiled runs share students.
     """
-    key = {"kind": "distill", "teacher": s.teacher_key, "cfg": cfg.as_dict(), "steps": steps}
+    key = {"kind": "distill", "teacher": setup.teacher_key, "cfg": cfg.as_dict(), "steps": steps}
     folder = entry_dir("distill", key)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "config.json",
@@ -211,18 +211,18 @@ def student_dir(s: Setup, cfg: DistillConfig, steps: int) -> Path:
     return folder
 
 
-def train_resumable(d: Distiller, steps: int, progress: bool = True,
+def train_resumable(distiller: Distiller, steps: int, progress: bool = True,
                     snapshots: Sequence[int] = ()) -> list[dict[str, float]]:
-    """Run Algorithm 1 on ``d`` until update ``steps``; return the loss terms of every update.
+    """Run Algorithm 1 on ``distiller`` until update ``steps``; return the loss terms of every update.
 
-    ``d.ckpt_dir`` (:func:`student_dir`) holds ``last.pt`` (every ``ckpt_every`` updates) and
+    ``distiller.ckpt_dir`` (:func:`student_dir`) holds ``last.pt`` (every ``ckpt_every`` updates) and
     the loss history: a killed run continues from its last checkpoint, and a finished one
     returns at once. One progress bar counts all updates ("k / steps"). ``snapshots`` lists
     updates after which the evaluation EMA's weights are also kept (:func:`snapshot_path`), so
     one run yields a whole training-budget curve. A parallel run training the same student
     waits, then finds it trained.
     """
-    ckpt_dir = Path(d.ckpt_dir)
+    ckpt_dir = Path(distiller.ckpt_dir)
     bad = [k for k in snapshots if not 1 <= k <= steps]
     if bad:
         raise ValueError(f"snapshots {bad} outside 1..distill_steps={steps}")
@@ -230,8 +230,8 @@ def train_resumable(d: Distiller, steps: int, progress: bool = True,
     with entry_lock(ckpt_dir):
         history: list[dict[str, float]] = []
         if (ckpt_dir / "last.pt").exists():
-            d.resume(str(ckpt_dir / "last.pt"))
-            history = json.loads(hist_file.read_text())[: d.step_count]
+            distiller.resume(str(ckpt_dir / "last.pt"))
+            history = json.loads(hist_file.read_text())[: distiller.step_count]
 
         def write_history() -> None:
             atomic_write_bytes(hist_file, json.dumps(history).encode())
@@ -240,13 +240,13 @@ def train_resumable(d: Distiller, steps: int, progress: bool = True,
             history.append({"step": step, **logs})
             if step in snapshots:
                 buf = io.BytesIO()
-                torch.save(d.eval_ema.state_dict(), buf)
+                torch.save(distiller.eval_ema.state_dict(), buf)
                 atomic_write_bytes(snapshot_path(ckpt_dir, step), buf.getvalue())
-            if d.cfg.ckpt_every and step % d.cfg.ckpt_every == 0:
+            if distiller.cfg.ckpt_every and step % distiller.cfg.ckpt_every == 0:
                 write_history()  # before last.pt: a resume keeps the first step_count entries
 
-        if d.step_count < steps:
-            d.train(steps - d.step_count, progress=progress, callback=record, total=steps)
+        if distiller.step_count < steps:
+            distiller.train(steps - distiller.step_count, progress=progress, callback=record, total=steps)
             write_history()
         missing = [k for k in snapshots if not snapshot_path(ckpt_dir, k).exists()]
         if missing:  # trained earlier without them: nothing to resume from
@@ -255,19 +255,19 @@ def train_resumable(d: Distiller, steps: int, progress: bool = True,
     return history
 
 
-def distill(s: Setup, cfg: DistillConfig, steps: int, *, compile: str = "no",
+def distill(setup: Setup, cfg: DistillConfig, steps: int, *, compile: str = "no",
             progress: bool = True, snapshots: Sequence[int] = ()
             ) -> tuple[Distiller, list[dict[str, float]]]:
-    """Algorithm 1 from ``s``'s teacher with ``cfg`` for ``steps`` updates, resumable and cached.
+    """Algorithm 1 from ``setup``'s teacher with ``cfg`` for ``steps`` updates, resumable and cached.
 
     A :class:`scflow.trainer.Distiller` checkpointing into :func:`student_dir`, trained by
     :func:`train_resumable`. Returns ``(distiller, history)``.
     """
     from scflow.trainer import Distiller
 
-    d = Distiller(s.teacher, s.train_data, cfg, device=s.device, compile=compile,
-                  ckpt_dir=str(student_dir(s, cfg, steps)))
-    return d, train_resumable(d, steps, progress=progress, snapshots=snapshots)
+    distiller = Distiller(setup.teacher, setup.train_data, cfg, device=setup.device,
+                          compile=compile, ckpt_dir=str(student_dir(setup, cfg, steps)))
+    return distiller, train_resumable(distiller, steps, progress=progress, snapshots=snapshots)
 
 
 def snapshot_path(ckpt_dir: Path, step: int) -> Path:

@@ -270,7 +270,7 @@ for _name, _values in _BASELINE_PRESETS.items():
 # 1-RF teacher 1000 updates, one reflow round on 1000 pairs of 25 Euler steps (500 updates),
 # 200 distillation updates per student (warm-ups of L_RF / L_BI scaled to 50). The real T2I run
 # (paper: 18k iterations from InstaFlow's 2-RF, COCO prompts) has no preset here: its parts
-# are the library functions of scflow/t2i and scflow.hub.load_sd_pipeline_parts.
+# are the library functions of scflow/t2i and scflow.pretrained.load_sd_pipeline_parts.
 PARAMS.update({
     "t2i_arch": Param(str, "text-conditional velocity-net config (scflow.nets.CONFIGS)",
                       choices=("cond_unet_tiny", "cond_unet_small", "cond_unet_mini")),
