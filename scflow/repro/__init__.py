@@ -24,6 +24,7 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 | :mod:`~scflow.repro.plots` | the notebooks' figures |
 | :mod:`~scflow.repro.samples` | samples files: the first samples per NFE a run drew |
 | :mod:`~scflow.repro.sample_figures` | sample grids from samples files (rows = methods, columns = NFE) |
+| :mod:`~scflow.repro.committed` | a run's committed numbers beside the paper's (notebooks' "What to see") |
 | :mod:`~scflow.repro.tables` | results and the paper's numbers (``data/``) as comparable tables |
 | :mod:`~scflow.repro.claim_rules` | what a claim is and how it is judged |
 | :mod:`~scflow.repro.claims` | the paper's claims, judged on the results |

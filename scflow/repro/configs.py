@@ -17,7 +17,7 @@ parameter dict; this module is where a parameter name becomes a config field:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from scflow.autoencoder import AutoencoderConfig
@@ -65,48 +65,55 @@ def baseline_config(p: Mapping[str, Any]) -> BaselineConfig:
                           batch_size=p["rectified_batch"], lr=p["rectified_lr"], seed=p["seed"])
 
 
-def with_method(p: Mapping[str, Any], method: Method | None = None) -> dict[str, Any]:
-    """The values Algorithm 1 reads: the preset's, then ``p``'s, then the method's switches.
+def method_values(p: Mapping[str, Any], method: Method | None = None) -> Callable[[str], Any]:
+    """Where Algorithm 1's parameters come from: ``value(name)`` is the method's switch, else
+    ``p``'s value, else the preset's.
 
     Notebooks 02-04 do not expose the parameters their row switches off, and no student
     notebook exposes every knob: those come from the preset of ``p``. A switch that contradicts
     a value the run sets explicitly (``p.explicit``: a run file's key) is refused, naming both,
-    instead of silently winning.
+    instead of silently winning. Each value is looked up when asked for, so ``p`` is read for
+    exactly the parameters a config uses.
     """
-    values = {**preset_values(p["preset"]), **p}
-    if method is None:
-        return values
+    switches = dict(method.switches) if method is not None else {}
     explicit = getattr(p, "explicit", frozenset())
-    clash = {k: (p[k], v) for k, v in method.switches.items() if k in explicit and p[k] != v}
+    clash = {k: (p[k], v) for k, v in switches.items() if k in explicit and p[k] != v}
     if clash:
         listed = ", ".join(f"{k} = {mine!r} (the method fixes {fixed!r})"
                            for k, (mine, fixed) in sorted(clash.items()))
         raise ParameterError(f"method {method.key!r} (Table 4 row {method.row!r}) switches "
                              f"{', '.join(sorted(clash))}, but the run sets {listed}: remove "
                              f"the value from the run file, or distil another method")
-    return {**values, **method.switches}
+    preset = preset_values(p["preset"])
+
+    def value(name: str) -> Any:
+        if name in switches:
+            return switches[name]
+        return p[name] if name in p else preset[name]
+
+    return value
 
 
 def distill_config(p: Mapping[str, Any], method: Method | None = None, *,
                    t2i: bool = False) -> DistillConfig:
-    """Algorithm 1's config for the run ``p`` with ``method``'s switches (:func:`with_method`).
+    """Algorithm 1's config for the run ``p`` with ``method``'s switches (:func:`method_values`).
 
     A fidelity switch at its "from fidelity" value (``''``, or 0 for learning rates and the
     evaluation EMA decay; :data:`scflow.repro.presets.FIDELITY_SWITCHES`) takes the value of the
     ``fidelity`` side. ``t2i`` reads the text-to-image students' parameters (``t2i_guidance``,
     ``t2i_warmup_rf``, ``t2i_warmup_bi``) and the side's text-to-image discriminator head.
     """
-    v = with_method(p, method)
-    switches = {field: None if v[name] == FIDELITY_SWITCHES[name] else v[name]
+    v = method_values(p, method)
+    switches = {field: None if v(name) == FIDELITY_SWITCHES[name] else v(name)
                 for name, field in FIDELITY_FIELDS.items()}
-    fidelity = make_fidelity(v["fidelity"], t2i=t2i, huber_c=v["huber_c"],
-                             grid_points=v["grid_points"], **switches)
+    fidelity = make_fidelity(v("fidelity"), t2i=t2i, huber_c=v("huber_c"),
+                             grid_points=v("grid_points"), **switches)
     prefix = "t2i_" if t2i else ""
     return DistillConfig(
-        fidelity=fidelity, lambda_gan=v["lambda_gan"], lambda_rf=v["lambda_rf"],
-        lambda_bi=v["lambda_bi"], t_trunc=v["t_trunc"], t_skip=v["t_skip"],
-        warmup_gan=v["warmup_gan"], warmup_rf=v[f"{prefix}warmup_rf"],
-        warmup_bi=v[f"{prefix}warmup_bi"], target_decay=v["target_ema_decay"],
-        r1_gamma=v["r1_gamma"], batch_size=v["distill_batch"], guidance=v[f"{prefix}guidance"],
-        disc_width=v["disc_width"], seed=v["seed"], mixed_precision=v["mixed_precision"],
-        ckpt_every=v["ckpt_every"])
+        fidelity=fidelity, lambda_gan=v("lambda_gan"), lambda_rf=v("lambda_rf"),
+        lambda_bi=v("lambda_bi"), t_trunc=v("t_trunc"), t_skip=v("t_skip"),
+        warmup_gan=v("warmup_gan"), warmup_rf=v(f"{prefix}warmup_rf"),
+        warmup_bi=v(f"{prefix}warmup_bi"), target_decay=v("target_ema_decay"),
+        r1_gamma=v("r1_gamma"), batch_size=v("distill_batch"), guidance=v(f"{prefix}guidance"),
+        disc_width=v("disc_width"), seed=v("seed"), mixed_precision=v("mixed_precision"),
+        ckpt_every=v("ckpt_every"))

@@ -130,6 +130,19 @@ def check_ready(params: Mapping[str, Any], where: str = "this run") -> None:
                             f"computed):\n" + "\n".join(f"- {x}" for x in problems))
 
 
+def pin_threads(n: int) -> None:
+    """Run torch and the BLAS / OpenMP pools of this process on ``n`` CPU threads (``threads``).
+
+    The runner gives each notebook one thread; a kernel pinned the same way (JupyterLab's Run
+    All) computes the committed numbers, where a reduction split over another number of threads
+    may differ in its last bits.
+    """
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)
+
+
 def resolve_device(device: str) -> str:
     """'auto' -> what accelerate picks on this machine (cuda/mps/cpu); else as given."""
     if device != "auto":

@@ -230,7 +230,6 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
     Plain papermill gets the runner's checks: a name injected with ``-p`` that the notebook
     does not define (a typo such as ``t_truncc``) and an unsafe ``run_name`` are errors; then
     :func:`scflow.repro.experiment.check_ready` lists every missing GPU, data folder and weights file.
-    A notebook with a ``threads`` parameter gets its kernel pinned to it (:func:`pin_threads`).
     """
     path = notebook_path(notebook)
     names = parameters_cell(path)
@@ -253,20 +252,4 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any]) -> RunParams:
         from scflow.repro.experiment import check_ready
 
         check_ready({**preset_values(params["preset"]), **params}, notebook)
-    if "threads" in params:
-        pin_threads(params["threads"])
     return params
-
-
-def pin_threads(n: int) -> None:
-    """Run torch and the BLAS / OpenMP pools of this process on ``n`` CPU threads.
-
-    The runner gives each notebook one thread; pinning an interactive kernel the same way makes
-    Run All in JupyterLab compute the committed numbers (a reduction over another number of
-    threads may differ in its last bits).
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(n)
-    threadpool_limits(limits=n)

@@ -325,8 +325,9 @@ PRESETS["mini"]["compile"] = "no"
 #   notebook one thread (`make reproduce`: two notebooks at once on the 2-core CPU), and a
 #   reduction split over another number of threads can differ in its last bits, so a kernel left
 #   at its default (JupyterLab: every core) would not reproduce a committed row exactly. Every
-#   notebook that trains or evaluates pins its kernel to `threads` (scflow.repro.params
-#   .notebook_params); 1 is neutral, so the parameter left every committed hash unchanged.
+#   notebook that trains or evaluates pins its kernel to `threads` right after checking its
+#   parameters (scflow.repro.experiment.pin_threads); 1 is neutral, so the parameter left every
+#   committed hash unchanged.
 PARAMS.update({
     "threads": Param(int, "CPU threads of torch and BLAS in this notebook's kernel (the runner's "
                           "one per notebook: the committed results)", ge=1, neutral=1),

@@ -1,38 +1,35 @@
-"""The sequence notebooks 02-05 share: set-up -> Algorithm 1 -> loss curve -> NFE sweep -> figures -> CSV.
+"""One student of Table 4: the steps notebooks 02-05 share, one short call each.
 
-Each of those notebooks trains one student (Algorithm 1 with some terms switched off) and
-measures it the same way; only the method, its equation and its own figures differ. Keeping the
-common sequence here leaves in every notebook what is particular to it, and makes the four
-methods comparable by construction: the same evaluation noise, metrics, figure names and CSV
-rows (Table 4, Fig. 6).
+Each of those notebooks teaches one row of Table 4 and shows, in its own cells, the row's
+configuration, the :class:`~scflow.trainer.Distiller` and its training, the loss curves, the
+samples at every NFE, their metrics and the figures. What is the same for every row lives
+here: the preset's teacher with the evaluation noise and the FID features
+(:func:`student_setup`), the CSV's loss rows, the figures' layout and saving, the samples file.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import torch
 from torch import Tensor
 
-from scflow.compile import compile_net
-from scflow.evaluate import evaluate_nfe, rows_table
-from scflow.repro.configs import distill_config
 from scflow.repro.experiment import (
     Setup,
-    distill,
     fixed_noise,
     make_extractor,
     prepare,
     upstream_params,
 )
-from scflow.repro.methods import Method
-from scflow.repro.plots import curve, image_grid, metric_vs_nfe, trajectory_figure
+from scflow.repro.plots import image_grid, trajectory_figure
 from scflow.repro.results import ResultsWriter, save_figure
 from scflow.repro.samples import Samples, save_samples
+from scflow.samplers import euler_sample
 
 LOSS_TERMS = ("cd", "gan", "rf", "bi")
 """Loss terms of Algorithm 1 a history entry may hold (a term is absent before its warm-up)."""
@@ -67,95 +64,91 @@ def show(fig: Any, name: str, preset: str) -> Path:
 
 
 @dataclass
-class StudentRun:
-    """What a student notebook keeps after :func:`run_student` for its own figures."""
+class StudentSetup(Setup):
+    """The preset's :class:`~scflow.repro.experiment.Setup` plus what a student's evaluation needs."""
 
-    P: Any
-    """The validated parameters (:class:`scflow.repro.params.RunParams`)."""
-    S: Setup
-    """Data, latent codec, latents and the cached teacher of the preset."""
-    method: str
-    """Method label of the CSV rows and figure titles (e.g. ``"cd"``, ``"scflow"``)."""
-    distiller: Any
-    """The trained :class:`scflow.trainer.Distiller`; sample with ``distiller.eval_ema``."""
-    history: list[dict[str, float]]
-    """Loss terms per update (Algorithm 1)."""
     z1: Tensor
-    """The fixed evaluation noise, the same for every NFE and method."""
-    images: dict[int, Tensor]
-    """Decoded samples per NFE from ``z1``."""
-    rows: list[dict[str, Any]]
-    """The metric rows written to the CSV."""
-    csv: Path
-    """Where the CSV was written."""
-
-    def trajectory(self, nfe: int, name: str, title: str) -> Path:
-        """Figs. 4 and 7: an ``nfe``-step Euler trajectory of the first noise and its z0 sequence."""
-        import torch
-
-        from scflow.samplers import euler_sample
-
-        traj = euler_sample(self.distiller.eval_ema, self.z1[:1].to(self.S.device), nfe,
-                            return_trajectory=True)
-        states = self.S.codec.decode(torch.cat(traj.states).float())
-        z0s = self.S.codec.decode(torch.cat(traj.z0_estimates).float())
-        fig = trajectory_figure(states, z0s, traj.times, title=title)
-        return show(fig, f"{self.P.run_name}_{name}", self.P.preset)
+    """The evaluation noise: the same tensor for every NFE and every method (paired comparisons)."""
+    extractor: Any
+    """The FID features of this run's ``fid_backend``."""
+    results: ResultsWriter
+    """This run's CSV rows, written at the end."""
 
 
-def run_student(P: Any, method: Method) -> StudentRun:
-    """Distil one student (Algorithm 1) with ``method``'s switches and measure it (Table 4 row).
+def student_setup(params: Mapping[str, Any]) -> StudentSetup:
+    """Notebook 01's autoencoder and teacher of the preset (cached), the evaluation noise, the
+    FID features and the run's CSV writer.
 
-    In order: the preset's cached autoencoder and teacher (notebook 01), the digits classifier
-    for FID, the fixed evaluation noise; Algorithm 1 (resumable, cached when finished) with
-    its loss curve; Euler sampling at every NFE of ``P.nfe_list`` from the same noise with FID,
-    precision/recall, ``std_ratio`` and consistency; the FID- and std-vs-NFE plots, the sample
-    grid over NFE and the Fig. 6 row (NFE 1 vs 4), with the first ``P.n_show`` samples per NFE
-    kept in ``samples/<run>.npz`` (:mod:`scflow.repro.samples`); finally the run's CSV. ``method`` fixes the
-    notebook's switches (e.g. ``lambda_bi = 0``).
+    ``nfe_list`` must hold NFE 1 and 4 (the Fig. 6 row): checked before anything is loaded.
     """
-    from IPython.display import display
+    if 1 not in params["nfe_list"] or 4 not in params["nfe_list"]:
+        raise ValueError(f"nfe_list {params['nfe_list']} must contain 1 and 4 (the Fig. 6 row)")
+    results = ResultsWriter(params)
+    setup = prepare(upstream_params(params))  # the preset's cached autoencoder + teacher
+    extractor = make_extractor(params, setup.device)  # this run's fid_backend
+    z1 = fixed_noise(params["n_eval"], setup.latent_shape, params["seed"])
+    print("cache hits:", setup.cache_hits, "| device:", setup.device)
+    return StudentSetup(**vars(setup), z1=z1, extractor=extractor, results=results)
 
-    if 1 not in P.nfe_list or 4 not in P.nfe_list:
-        raise ValueError(f"nfe_list {P.nfe_list} must contain 1 and 4 (the Fig. 6 row)")
-    method_name = method.label
-    cfg = distill_config(P, method)  # before any compute: a switch the run contradicts is refused
-    results = ResultsWriter(P)
-    S = prepare(upstream_params(P))  # the preset's cached autoencoder + teacher (notebook 01)
-    extractor = make_extractor(P, S.device)  # this run's fid_backend
-    z1 = fixed_noise(P.n_eval, S.latent_shape, P.seed)  # the same noise for every NFE and method
-    print("cache hits:", S.cache_hits, "| device:", S.device)
 
-    d, history = distill(S, cfg, P.distill_steps, compile=P.compile)  # resumes / reuses its cache
+def record_losses(results: ResultsWriter, history: Sequence[Mapping[str, float]],
+                  method: str, points: int = 50) -> None:
+    """The CSV's loss rows: every loss term at about ``points`` updates along the history."""
     terms = [k for k in LOSS_TERMS if k in history[-1]]
-    every = max(1, len(history) // 50)
+    every = max(1, len(history) // points)
     for h in history[::every]:
         for k in terms:
             if k in h:  # a term is absent before its warm-up ends
-                results.add(f"loss_{k}", h[k], method=method_name, step=int(h["step"]))
-    show(curve([h["cd"] for h in history], f"{method_name}: L_CD during distillation"),
-         f"{P.run_name}_loss", P.preset)
-    last = history[-50:]
-    print("mean of the last 50 updates:",
-          {k: round(sum(h.get(k, 0.0) for h in last) / len(last), 5) for k in terms})
+                results.add(f"loss_{k}", h[k], method=method, step=int(h["step"]))
 
-    images, rows = evaluate_nfe(compile_net(d.eval_ema, P.compile), S.codec, z1, P.nfe_list,
-                                S.data.images, extractor, method=method_name)
-    results.add_rows(rows)
-    display(rows_table(rows))
-    for m in ("fid", "std_ratio"):
-        by_nfe = {r["nfe"]: r["value"] for r in rows if r["metric"] == m}
-        show(metric_vs_nfe({method_name: by_nfe}, m), f"{P.run_name}_{m}_vs_nfe", P.preset)
-    # the drawn samples themselves, for the report's Figs. 1, 5 and 6 (no new sampling)
-    save_samples(Samples.from_tensors(P.run_name, [(method_name, n, images[n])
-                                                   for n in P.nfe_list], P.n_show), P.preset)
-    nfes = [n for n in P.nfe_list if n <= FIGURE_NFE_MAX]
-    show(image_grid([images[n][: P.n_show] for n in nfes], [f"NFE {n}" for n in nfes],
-                    title=f"{method_name}: same noise per column"),
-         f"{P.run_name}_samples_vs_nfe", P.preset)
-    show(image_grid([images[1][: P.n_show], images[4][: P.n_show]], ["1-NFE", "4-NFE"],
-                    title=f"Fig. 6 row ({method_name})"),
-         f"{P.run_name}_fig6_row", P.preset)
-    csv = results.write()
-    print("wrote", csv)
-    return StudentRun(P, S, method_name, d, history, z1, images, rows, csv)
+
+def loss_figure(history: Sequence[Mapping[str, float]], terms: Sequence[str], title: str,
+                smooth: int = 50) -> plt.Figure:
+    """The loss terms ``terms`` (history keys, e.g. ``cd`` or ``d_real``) per update, each with
+    a running mean over ``smooth`` updates; a term starts where its warm-up ends, and one never
+    computed (weight 0, or a warm-up past the last update) is left out."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    terms = [t for t in terms if any(t in h for h in history)]
+    for term in terms:
+        steps = [h["step"] for h in history if term in h]
+        values = torch.tensor([h[term] for h in history if term in h], dtype=torch.float64)
+        line, = ax.plot(steps, values.numpy(), alpha=0.25, lw=0.8)
+        if len(values) >= smooth > 1:
+            mean = torch.nn.functional.avg_pool1d(values.view(1, 1, -1), smooth, stride=1).view(-1)
+            ax.plot(steps[smooth - 1:], mean.numpy(), lw=1.5, color=line.get_color(), label=term)
+        else:
+            line.set_label(term)
+    ax.set(title=title, xlabel="update", yscale="log")
+    if terms:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def metric_by_nfe(rows: Sequence[Mapping[str, Any]], metric: str) -> dict[int, float]:
+    """``{nfe: value}`` of one metric from the rows of :func:`scflow.evaluate.score_nfe`."""
+    return {r["nfe"]: r["value"] for r in rows if r["metric"] == metric}
+
+
+def samples_figure(images: Mapping[int, Tensor], nfes: Sequence[int], n_show: int,
+                   title: str) -> plt.Figure:
+    """The first ``n_show`` samples at each of ``nfes``, one row per NFE (same noise per column)."""
+    return image_grid([images[n][:n_show] for n in nfes], [f"NFE {n}" for n in nfes],
+                      title=title)
+
+
+def keep_samples(run_name: str, preset: str, method: str, images: Mapping[int, Tensor],
+                 n_show: int) -> Path:
+    """Keep the first ``n_show`` samples per NFE in ``samples/<run>.npz`` (the report's Figs.
+    1, 5 and 6 are drawn from them: nothing is sampled again)."""
+    rows = [(method, n, images[n]) for n in images]
+    return save_samples(Samples.from_tensors(run_name, rows, n_show), preset)
+
+
+def trajectory(net: Any, setup: Setup, z1: Tensor, nfe: int, title: str) -> plt.Figure:
+    """Figs. 4 and 7: an ``nfe``-step Euler trajectory of the first noise of ``z1``, its states
+    z_t (top) and their one-step estimates f(z_t, t) (bottom), decoded."""
+    traj = euler_sample(net, z1[:1].to(setup.device), nfe, return_trajectory=True)
+    states = setup.codec.decode(torch.cat(traj.states).float())
+    z0s = setup.codec.decode(torch.cat(traj.z0_estimates).float())
+    return trajectory_figure(states, z0s, traj.times, title=title)
