@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 
 from scflow.cache import cache_root, cached
 from scflow.data import load_digits_images
-from scflow.hub import WeightsUnavailableError  # the project's one "weights missing" error
+from scflow.pretrained import WeightsUnavailableError  # the project's one "weights missing" error
 
 BACKENDS = ("digits", "inception")
 
@@ -37,18 +38,27 @@ CLASSIFIER_RESOLUTION = 32
 DEFAULT_CLASSIFIER_STEPS = 1500
 
 
-def default_classifier_config(steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0) -> dict[str, Any]:
-    """Everything that determines the trained digits classifier (its cache key)."""
-    return {
-        "arch": "DigitsCNN-v2",
-        "resolution": CLASSIFIER_RESOLUTION,
-        "steps": int(steps),
-        "batch": 64,
-        "lr": 2e-3,
-        "max_shift": 2,  # random translation augmentation, pixels
-        "holdout_fraction": 0.2,
-        "seed": int(seed),
-    }
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything that determines the trained digits classifier (its cache key: :meth:`key`)."""
+
+    arch: str = "DigitsCNN-v2"
+    resolution: int = CLASSIFIER_RESOLUTION
+    steps: int = DEFAULT_CLASSIFIER_STEPS
+    batch: int = 64
+    lr: float = 2e-3
+    max_shift: int = 2  # random translation augmentation, pixels
+    holdout_fraction: float = 0.2
+    seed: int = 0
+
+    def key(self) -> dict[str, Any]:
+        """The cache key (the shipped classifier's: the fields by name)."""
+        return asdict(self)
+
+
+def default_classifier_config(steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0) -> ClassifierConfig:
+    """The classifier trained for ``steps`` updates from ``seed`` (every other field fixed)."""
+    return ClassifierConfig(steps=int(steps), seed=int(seed))
 
 
 class DigitsCNN(nn.Module):
@@ -99,28 +109,28 @@ def _random_shift(x: Tensor, max_shift: int, gen: torch.Generator) -> Tensor:
     return padded[torch.arange(n)[:, None, None], rows, cols].permute(0, 3, 1, 2).contiguous()
 
 
-def train_digits_classifier(config: dict[str, Any], out_dir: Path) -> None:
+def train_digits_classifier(config: ClassifierConfig, out_dir: Path) -> None:
     """Train :class:`DigitsCNN` deterministically; write ``classifier.pt`` and ``report.json``.
 
-    Adam on cross-entropy for ``config['steps']`` steps, batches drawn with a seeded generator
+    Adam on cross-entropy for ``config.steps`` steps, batches drawn with a seeded generator
     from the training split; the report holds the held-out accuracy and the training time.
     """
-    if config["steps"] < 1:
-        raise ValueError(f"classifier steps must be >= 1, got {config['steps']}")
+    if config.steps < 1:
+        raise ValueError(f"classifier steps must be >= 1, got {config.steps}")
     t0, cpu0 = time.perf_counter(), time.process_time()
-    data = load_digits_images(config["resolution"])
-    train_idx, test_idx = _split(len(data), config["holdout_fraction"], config["seed"])
+    data = load_digits_images(config.resolution)
+    train_idx, test_idx = _split(len(data), config.holdout_fraction, config.seed)
     x_train, y_train = data.images[train_idx], data.labels[train_idx]
     with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
-        torch.manual_seed(config["seed"])
+        torch.manual_seed(config.seed)
         net = DigitsCNN()
-    opt = torch.optim.Adam(net.parameters(), lr=config["lr"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config["steps"])
-    gen = torch.Generator().manual_seed(config["seed"] + 1)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.steps)
+    gen = torch.Generator().manual_seed(config.seed + 1)
     net.train()
-    for _ in range(config["steps"]):
-        idx = torch.randint(0, len(x_train), (config["batch"],), generator=gen)
-        xb = _random_shift(x_train[idx], config["max_shift"], gen)
+    for _ in range(config.steps):
+        idx = torch.randint(0, len(x_train), (config.batch,), generator=gen)
+        xb = _random_shift(x_train[idx], config.max_shift, gen)
         loss = F.cross_entropy(net(xb), y_train[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -192,9 +202,9 @@ class DigitsFeatures(FeatureExtractor):
                  steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0) -> None:
         super().__init__(device, batch_size)
         cfg = default_classifier_config(steps, seed)
-        path, self.cache_hit = cached("digits_classifier", cfg,
+        path, self.cache_hit = cached("digits_classifier", cfg.key(),
                                       lambda d: train_digits_classifier(cfg, d))
-        self.config = {"backend": self.name, "classifier": cfg}
+        self.config = {"backend": self.name, "classifier": cfg.key()}
         self.report: dict[str, Any] = json.loads((path / "report.json").read_text())
         self.net = DigitsCNN()
         self.net.load_state_dict(torch.load(path / "classifier.pt", map_location="cpu",

@@ -228,6 +228,13 @@ class ResultsWriter:
         return {"code_version": provenance.join_unique(s["code"] for s in segs),
                 "torch_threads": provenance.join_unique(s["threads"] for s in segs)}
 
+    def add_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Record metric rows as the library returns them (e.g. :func:`scflow.evaluate.score_nfe`:
+        ``metric, value, method``, optional ``nfe, step, n_samples``)."""
+        for r in rows:
+            self.add(r["metric"], r["value"], method=r["method"], nfe=r.get("nfe"),
+                     step=r.get("step"), n_samples=r.get("n_samples"))
+
     def write(self) -> Path:
         """Write every row to :attr:`path` atomically and return it."""
         return write_results(self.rows, self.path,
