@@ -323,9 +323,9 @@ def main(argv: list[str] | None = None) -> None:
         from seq_reference import compare_sequential
 
         b = NetBench("mini", args)
-        fid = make_fidelity("code", student_lr=1e-4)  # as the sequential reference always ran
-        full = DistillConfig(fidelity=fid, batch_size=b.batch, warmup_rf=0, warmup_bi=0)
-        cd = DistillConfig(fidelity=fid, batch_size=b.batch, lambda_gan=0.0, lambda_rf=0.0,
+        fidelity = make_fidelity("code", student_lr=1e-4)  # as the sequential reference always ran
+        full = DistillConfig(fidelity=fidelity, batch_size=b.batch, warmup_rf=0, warmup_bi=0)
+        cd = DistillConfig(fidelity=fidelity, batch_size=b.batch, lambda_gan=0.0, lambda_rf=0.0,
                            lambda_bi=0.0, warmup_rf=0, warmup_bi=0)
         compare_sequential(b.teacher, b.data, full, cd, args.steps, 1,
                            f"{b.arch}, batch {b.batch}, 4x8x8 latents, torch {torch.__version__}, "

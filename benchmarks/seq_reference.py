@@ -39,21 +39,21 @@ class SequentialDistiller(Distiller):
     shared: bool = False
 
     def train_step(self) -> dict[str, float]:  # noqa: C901 - deliberately plain
-        cfg, fid = self.cfg, self.cfg.fidelity
+        cfg, fidelity = self.cfg, self.cfg.fidelity
         it = self.step_count + 1
         x = draw_inputs(self.data, cfg, it)
         t4 = lambda s: s.reshape(-1, 1, 1, 1)  # noqa: E731
         ts = time_skip(x.t, cfg.t_skip, x.u_s, x.u_k)
         z_t = interpolant(x.z0, x.z1, x.t)
-        dist = lambda a, b: (a - b).pow(2).mean() if fid.distance == "l2" else (  # noqa: E731
-            torch.sqrt((a - b) ** 2 + fid.huber_c**2) - fid.huber_c).flatten(1).mean(1).mean()
+        dist = lambda a, b: (a - b).pow(2).mean() if fidelity.distance == "l2" else (  # noqa: E731
+            torch.sqrt((a - b) ** 2 + fidelity.huber_c**2) - fidelity.huber_c).flatten(1).mean(1).mean()
         # L_CD
         with torch.no_grad():
             v = self.teacher_v(z_t, x.t, x.cond)
             z_s = z_t - t4(ts.d_s) * v
             y_s = f_theta(self.target, z_s, ts.t_s, x.cond)
         f_t = f_theta(self.student, z_t, x.t, x.cond)
-        late = (x.t <= cfg.t_trunc) if fid.trunc_rule == "t" else (ts.t_s < cfg.t_trunc)
+        late = (x.t <= cfg.t_trunc) if fidelity.trunc_rule == "t" else (ts.t_s < cfg.t_trunc)
         y = torch.where(t4(late), x.z0, y_s)
         logs = {"cd": dist(f_t, y)}
         total = logs["cd"]
@@ -86,7 +86,7 @@ class SequentialDistiller(Distiller):
         total.backward()
         self.opt.step()
         ema_update_(self.target, self.student, cfg.target_decay)
-        ema_update_(self.eval_ema, self.student, fid.eval_decay)
+        ema_update_(self.eval_ema, self.student, fidelity.eval_decay)
         if cfg.lambda_gan > 0:  # D: real (with R1) and fake in separate calls
             real = x.z0.detach().requires_grad_(True)
             s_real = self.disc(real)

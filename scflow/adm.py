@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from scflow.hub import WeightsUnavailableError, lfm_download_command, load_lfm_state_dict
 from scflow.nets import VelocityNet
+from scflow.pretrained import WeightsUnavailableError, lfm_download_command, load_lfm_state_dict
 
 ADM_GROUPS = 32
 """ADM's ``normalization()`` is always ``GroupNorm(32, channels)`` (eps 1e-5)."""

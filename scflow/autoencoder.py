@@ -3,7 +3,8 @@
 The paper works on SD-VAE latents ``z0 = s * E(x)`` with ``s = 0.18215`` (docs/METHOD.md §1).
 The miniature trains a small ``AutoencoderKL`` on the digits, maps 1x32x32 images to 4x8x8
 latents (the SD layout: 4 channels, 8x down-sampled at real scale, 4x here) and picks ``s`` so the
-training latents have unit standard deviation, as SD's constant was chosen.
+training latents have unit standard deviation, as SD's constant was chosen. How the latent space
+is made is an :class:`AutoencoderConfig`; :func:`get_codec` returns it (trained once, cached).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 from torch import Tensor
 
 from scflow.cache import cached
-from scflow.data import data_cache_key
+from scflow.checks import choice, integer, number, text
+from scflow.data import DataConfig, data_cache_key
 
 # Named AutoencoderKL configs; each has 3 blocks = 2 down-samplings (32 px -> 8x8 latents).
 AE_CONFIGS: dict[str, dict[str, Any]] = {
@@ -27,6 +29,26 @@ AE_CONFIGS: dict[str, dict[str, Any]] = {
     "mini": dict(block_out_channels=(16, 32, 32), norm_num_groups=8, layers_per_block=1,
                  mid_block_add_attention=False),
 }
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """The latent codec: a pretrained ``AutoencoderKL`` or one trained here; validated on construction."""
+
+    pretrained: str = ""  # '' = train one here; else a local folder or hub id (the SD VAE)
+    arch: str = "mini"  # named config of the trained one (AE_CONFIGS)
+    steps: int = 400  # its training steps
+    kl_weight: float = 1e-6  # weight of its KL term
+    latent_scale: float = 0.0  # z0 = s E(x); 0: 1/std of the training latents (SD VAE: 0.18215)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        text("vae", self.pretrained)
+        choice("vae_config", self.arch, tuple(AE_CONFIGS))
+        integer("vae_steps", self.steps, ge=1)
+        number("vae_kl_weight", self.kl_weight, ge=0.0)
+        number("latent_scale", self.latent_scale, ge=0.0)
+        integer("seed", self.seed, ge=0)
 
 
 @dataclass
@@ -88,43 +110,49 @@ def train_autoencoder(images: Tensor, config: str, steps: int, kl_weight: float 
     return vae.eval().requires_grad_(False)
 
 
-def ae_cache_config(p: dict[str, Any]) -> dict[str, Any]:
-    """The parameters an autoencoder cache entry depends on (and nothing else)."""
-    keys = ("dataset", "data_dir", "data_limit", "resolution", "vae_config", "vae_steps",
-            "vae_kl_weight", "latent_scale", "seed")
-    return {"kind": "autoencoder", "definition": AE_CONFIGS.get(p["vae_config"]),
-            **{k: p[k] for k in keys}, **data_cache_key(p)}
+def ae_cache_config(cfg: AutoencoderConfig, data: DataConfig) -> dict[str, Any]:
+    """What a trained autoencoder's cache entry depends on (and nothing else).
+
+    The key names are the notebook parameters' (those of the shipped artefacts' keys).
+    """
+    return {"kind": "autoencoder", "definition": AE_CONFIGS.get(cfg.arch),
+            "dataset": data.dataset, "data_dir": data.data_dir, "data_limit": data.limit,
+            "resolution": data.resolution, "vae_config": cfg.arch, "vae_steps": cfg.steps,
+            "vae_kl_weight": cfg.kl_weight, "latent_scale": cfg.latent_scale, "seed": cfg.seed,
+            **data_cache_key(data)}
 
 
-def latent_space_key(p: dict[str, Any]) -> Any:
+def latent_space_key(cfg: AutoencoderConfig, data: DataConfig) -> Any:
     """What latents depend on: the trained autoencoder's key, or the pretrained VAE's name and
     the data it encodes (the digits: the name alone, as before folders were keyed)."""
-    if not p["vae"]:
-        return ae_cache_config(p)
-    data = data_cache_key(p)
-    return {"vae": p["vae"], **data} if data else p["vae"]
+    if not cfg.pretrained:
+        return ae_cache_config(cfg, data)
+    content = data_cache_key(data)
+    return {"vae": cfg.pretrained, **content} if content else cfg.pretrained
 
 
-def get_codec(p: dict[str, Any], images: Tensor, progress: bool = False) -> tuple[LatentCodec, bool]:
-    """The latent codec for resolved parameters ``p``: pretrained (``p['vae']``) or trained+cached.
+def get_codec(cfg: AutoencoderConfig, data: DataConfig, images: Tensor,
+              progress: bool = False) -> tuple[LatentCodec, bool]:
+    """The latent codec of ``cfg`` for ``images`` (the images of ``data``): pretrained, or
+    trained on a cache miss and cached.
 
     Returns ``(codec, cache_hit)``; a pretrained VAE is always a "hit" (nothing trained).
     """
-    if p["vae"]:
-        from scflow.hub import SD_LATENT_SCALE, load_vae
+    if cfg.pretrained:
+        from scflow.pretrained import SD_LATENT_SCALE, load_vae
 
-        vae = load_vae(p["vae"]).eval().requires_grad_(False)
-        return LatentCodec(vae, p["latent_scale"] or SD_LATENT_SCALE), True
+        vae = load_vae(cfg.pretrained).eval().requires_grad_(False)
+        return LatentCodec(vae, cfg.latent_scale or SD_LATENT_SCALE), True
 
     def build(d: Path) -> None:
-        vae = train_autoencoder(images, p["vae_config"], p["vae_steps"], p["vae_kl_weight"],
-                                seed=p["seed"], progress=progress)
-        scale = p["latent_scale"] or 1.0 / LatentCodec(vae, 1.0).encode(images).std().item()
+        vae = train_autoencoder(images, cfg.arch, cfg.steps, cfg.kl_weight, seed=cfg.seed,
+                                progress=progress)
+        scale = cfg.latent_scale or 1.0 / LatentCodec(vae, 1.0).encode(images).std().item()
         vae.save_pretrained(d / "vae")
         (d / "scale.json").write_text(json.dumps({"scale": scale}))
 
     from diffusers import AutoencoderKL
 
-    d, hit = cached("autoencoder", ae_cache_config(p), build)
+    d, hit = cached("autoencoder", ae_cache_config(cfg, data), build)
     vae = AutoencoderKL.from_pretrained(d / "vae").eval().requires_grad_(False)
     return LatentCodec(vae, json.loads((d / "scale.json").read_text())["scale"]), hit

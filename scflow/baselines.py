@@ -12,12 +12,14 @@ docs/METHOD.md §4 (the authors released no code for it; this is written from th
 
 Each stage is cached by its configuration (:mod:`scflow.cache`), like the teacher: the pairs
 depend on the teacher, the reflowed net on the pairs, the distilled net on the reflowed net.
+The settings of the three stages are a :class:`BaselineConfig`.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +27,40 @@ import torch
 from torch import Tensor, nn
 
 from scflow.cache import cached
+from scflow.checks import integer, number
 from scflow.compile import compile_net
 from scflow.flow import VelocityFn, f_theta, flow_matching_loss
 from scflow.nets import VelocityNet
 from scflow.samplers import sample_batched
 
 PAIR_SEED_OFFSET = 20_000
-"""Pairs use their own noise, never the evaluation noise of ``fixed_noise`` (offset 10_000)."""
-
-BASELINE_KEYS = ("rectified_pairs", "rectified_euler_steps", "rectified_reflow_steps",
-                 "rectified_distill_steps", "rectified_batch", "rectified_lr")
+"""Pairs use their own noise, never the evaluation bank's (:func:`scflow.evaluate.bank_noise`, seeds from 10_000)."""
 
 PairLoss = Callable[..., Tensor]  # (net, z0_hat, z1, t, cond=None) -> loss
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The three stages' settings (paper: 50k pairs of 500 Euler steps; 50 and 10 epochs at
+    batch 32, learning rate 1e-5); validated on construction."""
+
+    pairs: int = 2000  # stage 1: (noise, teacher sample) pairs
+    euler_steps: int = 50  # stage 1: teacher Euler steps per pair
+    reflow_steps: int = 833  # stage 2 updates
+    distill_steps: int = 167  # stage 3 updates
+    batch_size: int = 32  # stages 2 and 3
+    lr: float = 2e-5  # AdamW, stages 2 and 3
+    seed: int = 0  # pair noise and training batches
+
+    def __post_init__(self) -> None:
+        for name, value in (("rectified_pairs", self.pairs),
+                            ("rectified_euler_steps", self.euler_steps),
+                            ("rectified_reflow_steps", self.reflow_steps),
+                            ("rectified_distill_steps", self.distill_steps),
+                            ("rectified_batch", self.batch_size)):
+            integer(name, value, ge=1)
+        number("rectified_lr", self.lr, gt=0.0)
+        integer("seed", self.seed, ge=0)
 
 
 def generate_pairs(teacher: VelocityFn, n: int, shape: tuple[int, ...], euler_steps: int,
@@ -102,61 +126,60 @@ def train_on_pairs(init: nn.Module, z1: Tensor, z0_hat: Tensor, loss_fn: PairLos
     return net.eval().requires_grad_(False), losses
 
 
-def pairs_cache_config(p: dict[str, Any], teacher_config: dict[str, Any]) -> dict[str, Any]:
-    """Stage 1 depends on the teacher and on the pair count, Euler steps and seed."""
-    return {"kind": "rectified_pairs", "teacher": teacher_config, "n": p["rectified_pairs"],
-            "euler_steps": p["rectified_euler_steps"], "seed": p["seed"]}
+def pairs_cache_config(cfg: BaselineConfig, teacher_key: dict[str, Any]) -> dict[str, Any]:
+    """Stage 1 depends on the teacher (its cache key) and on the pair count, Euler steps and seed."""
+    return {"kind": "rectified_pairs", "teacher": teacher_key, "n": cfg.pairs,
+            "euler_steps": cfg.euler_steps, "seed": cfg.seed}
 
 
-def stage_cache_config(p: dict[str, Any], teacher_config: dict[str, Any],
+def stage_cache_config(cfg: BaselineConfig, teacher_key: dict[str, Any],
                        stage: str) -> dict[str, Any]:
     """Stage 2 (``"reflow"``) or 3 (``"distill"``): the previous stage plus its own settings."""
     if stage == "reflow":
-        prev, steps = pairs_cache_config(p, teacher_config), p["rectified_reflow_steps"]
+        prev, steps = pairs_cache_config(cfg, teacher_key), cfg.reflow_steps
     elif stage == "distill":
-        prev, steps = stage_cache_config(p, teacher_config, "reflow"), p["rectified_distill_steps"]
+        prev, steps = stage_cache_config(cfg, teacher_key, "reflow"), cfg.distill_steps
     else:
         raise ValueError(f"unknown stage {stage!r}; valid: 'reflow', 'distill'")
     return {"kind": f"rectified_{stage}", "previous": prev, "steps": steps,
-            "batch": p["rectified_batch"], "lr": p["rectified_lr"], "loss": "l2"}
+            "batch": cfg.batch_size, "lr": cfg.lr, "loss": "l2"}
 
 
-def get_rectified_flow(p: dict[str, Any], teacher: VelocityNet, teacher_config: dict[str, Any],
-                       latent_shape: tuple[int, ...], device: str = "cpu",
+def get_rectified_flow(cfg: BaselineConfig, teacher: VelocityNet, teacher_key: dict[str, Any],
+                       latent_shape: tuple[int, ...], device: str = "cpu", compile: str = "no",
                        progress: bool = False) -> dict[str, Any]:
-    """All three stages for resolved parameters ``p``, each trained only on a cache miss.
+    """All three stages of ``cfg`` from ``teacher``, each trained only on a cache miss.
 
-    Returns a dict with ``pairs`` ``(z1, z0_hat)``, the nets ``rectified`` (stage 2) and
-    ``rectified+distill`` (stage 3), their loss curves ``loss_reflow`` / ``loss_distill`` and
-    ``hits`` (which stages came from the cache).
+    ``teacher_key`` is the teacher's cache key (:func:`scflow.teacher.teacher_cache_config`);
+    ``compile`` applies to stage 1's Euler sampling of the teacher (speed only). Returns a dict
+    with ``pairs`` ``(z1, z0_hat)``, the nets ``rectified`` (stage 2) and ``rectified+distill``
+    (stage 3), their loss curves ``loss_reflow`` / ``loss_distill`` and ``hits`` (which stages
+    came from the cache).
     """
     def build_pairs(d: Path) -> None:
-        # stage 1 is Euler sampling of the teacher: the `compile` switch applies (speed only)
-        z1, z0_hat = generate_pairs(compile_net(teacher, p.get("compile", "no")),
-                                    p["rectified_pairs"], latent_shape,
-                                    p["rectified_euler_steps"], p["seed"])
+        z1, z0_hat = generate_pairs(compile_net(teacher, compile), cfg.pairs, latent_shape,
+                                    cfg.euler_steps, cfg.seed)
         torch.save({"z1": z1, "z0_hat": z0_hat}, d / "pairs.pt")
 
-    pdir, pairs_hit = cached("rectified_pairs", pairs_cache_config(p, teacher_config), build_pairs)
+    pdir, pairs_hit = cached("rectified_pairs", pairs_cache_config(cfg, teacher_key), build_pairs)
     pairs = torch.load(pdir / "pairs.pt")
     z1, z0_hat = pairs["z1"], pairs["z0_hat"]
 
     def stage(name: str, init: VelocityNet, loss_fn: PairLoss, steps: int) -> tuple[Path, bool]:
         def build(d: Path) -> None:
             net, losses = train_on_pairs(
-                init, z1, z0_hat, loss_fn, steps=steps, batch_size=p["rectified_batch"],
-                lr=p["rectified_lr"], seed=p["seed"], device=device, desc=name,
-                progress=progress)
+                init, z1, z0_hat, loss_fn, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                seed=cfg.seed, device=device, desc=name, progress=progress)
             net.cpu().save(d / "net")
             torch.save(torch.tensor(losses), d / "losses.pt")
-        return cached(f"rectified_{name}", stage_cache_config(p, teacher_config, name), build)
+        return cached(f"rectified_{name}", stage_cache_config(cfg, teacher_key, name), build)
 
     def load(d: Path) -> VelocityNet:
         return VelocityNet.load(d / "net").to(device).eval().requires_grad_(False)
 
-    rdir, reflow_hit = stage("reflow", teacher, reflow_loss, p["rectified_reflow_steps"])
+    rdir, reflow_hit = stage("reflow", teacher, reflow_loss, cfg.reflow_steps)
     reflowed = load(rdir)
-    ddir, distill_hit = stage("distill", reflowed, distill_loss, p["rectified_distill_steps"])
+    ddir, distill_hit = stage("distill", reflowed, distill_loss, cfg.distill_steps)
     return {"pairs": (z1, z0_hat), "rectified": reflowed, "rectified+distill": load(ddir),
             "loss_reflow": torch.load(rdir / "losses.pt"),
             "loss_distill": torch.load(ddir / "losses.pt"),

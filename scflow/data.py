@@ -1,6 +1,7 @@
 """Image data: the embedded digits miniature and any folder of images (CelebA-HQ or your own).
 
-Images are float tensors (N, C, H, W) in [-1, 1], the range the autoencoders expect.
+Images are float tensors (N, C, H, W) in [-1, 1], the range the autoencoders expect. Which
+images a run trains on is a :class:`DataConfig`; :func:`load_images` reads them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import contextlib
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from scflow.checks import choice, integer, text
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+DATASETS = ("mnist", "digits", "folder")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The training images: the shipped MNIST digits, scikit-learn's digits or a folder of images;
+    validated on construction."""
+
+    dataset: str = "digits"  # "mnist" (shipped) | "digits" (scikit-learn's) | "folder" (data_dir)
+    data_dir: str = ""  # the folder of a "folder" dataset (e.g. CelebA-HQ 256)
+    limit: int = 0  # use at most this many images (0: all)
+    resolution: int = 32  # image side in pixels
+
+    def __post_init__(self) -> None:
+        choice("dataset", self.dataset, DATASETS)
+        text("data_dir", self.data_dir)
+        integer("data_limit", self.limit, ge=0)
+        integer("resolution", self.resolution, ge=8)
+        if self.dataset == "folder" and not self.data_dir:
+            raise ValueError("dataset='folder' needs data_dir (a folder of images, e.g. CelebA-HQ)")
 
 
 @dataclass
@@ -47,6 +70,24 @@ def load_digits_images(resolution: int = 32) -> ImageSet:
         x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
     x = (x.clamp(0, 1) * 2 - 1).contiguous()
     return ImageSet(x, torch.tensor(d.target, dtype=torch.long), "sklearn.datasets.load_digits")
+
+
+def load_mnist_images(resolution: int = 32) -> ImageSet:
+    """The shipped MNIST digits (:mod:`scflow.mnist`) as an :class:`ImageSet` in [-1, 1], labels 0-9.
+
+    28 x 28 is padded with background to 32 x 32 (no resampling: the real resolution is kept);
+    other resolutions resample that 32 x 32 image bilinearly.
+    """
+    from scflow.mnist import SOURCE, load_mnist_arrays
+
+    images, labels = load_mnist_arrays()
+    x = torch.from_numpy(images).float().div_(255).unsqueeze(1)  # (N, 1, 28, 28) in [0, 1]
+    x = F.pad(x, (2, 2, 2, 2))  # 32 x 32, the background (0) is the data's own
+    if resolution != 32:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
+                          antialias=resolution < 32)
+    x = (x.clamp(0, 1) * 2 - 1).contiguous()
+    return ImageSet(x, torch.from_numpy(labels.astype(np.int64)), SOURCE)
 
 
 def image_files(folder: str | Path, limit: int | None = None) -> list[Path]:
@@ -85,6 +126,13 @@ def digits_fingerprint() -> str:
 
     d = load_digits()
     return array_fingerprint(d.images.astype(np.uint8), d.target.astype(np.int64))
+
+
+def mnist_fingerprint() -> str:
+    """Content fingerprint of the shipped MNIST digits (their arrays' sha256, checked on load)."""
+    from scflow.mnist import CONTENT_SHA256
+
+    return CONTENT_SHA256
 
 
 def _digest_cache() -> tuple[Path, dict[str, list]]:
@@ -151,30 +199,45 @@ def verify_folder(folder: str | Path, limit: int | None = None) -> list[Path]:
     return file_digests(image_files(folder, limit), verify=True)[1]
 
 
-DATA_FINGERPRINTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "digits": lambda p: digits_fingerprint(),
-    "folder": lambda p: folder_fingerprint(p["data_dir"], p.get("data_limit") or None),
+DATA_FINGERPRINTS: dict[str, Callable[[str, int], str]] = {
+    "digits": lambda data_dir, limit: digits_fingerprint(),
+    "mnist": lambda data_dir, limit: mnist_fingerprint(),
+    "folder": lambda data_dir, limit: folder_fingerprint(data_dir, limit or None),
 }
-"""``dataset`` -> the content fingerprint of what its loader reads; a new dataset adds one."""
+"""``dataset`` -> ``(data_dir, limit) ->`` the content fingerprint of what its loader reads;
+a new dataset adds one."""
 
 
-def data_fingerprint(p: Mapping[str, Any]) -> str:
-    """Content fingerprint of the training data that ``p`` (``dataset``, ``data_dir``,
-    ``data_limit``) selects; ``"missing"`` for a folder that is not there (nothing can run on
-    it, and the pre-flight check says so)."""
+def data_fingerprint(dataset: str, data_dir: str = "", limit: int = 0) -> str:
+    """Content fingerprint of the training data a run selects; ``"missing"`` for a folder that
+    is not there (nothing can run on it, and the pre-flight check says so)."""
     try:
-        return DATA_FINGERPRINTS[p["dataset"]](p)
+        return DATA_FINGERPRINTS[dataset](data_dir, limit)
     except FileNotFoundError:
         return "missing"
 
 
-def data_cache_key(p: dict[str, Any]) -> dict[str, Any]:
+def data_cache_key(cfg: DataConfig) -> dict[str, Any]:
     """What cache keys add for the data's content: nothing for the embedded digits (fixed by
     the installed scikit-learn, and their keys must stay those of the shipped artefacts), the
     :func:`folder_fingerprint` for a folder."""
-    if p["dataset"] != "folder":
+    if cfg.dataset != "folder":
         return {}
-    return {"data_content": folder_fingerprint(p["data_dir"], p["data_limit"] or None)}
+    return {"data_content": folder_fingerprint(cfg.data_dir, cfg.limit or None)}
+
+
+def load_images(cfg: DataConfig) -> ImageSet:
+    """The training images of ``cfg``: the embedded digits or a folder, at most ``cfg.limit``."""
+    if cfg.dataset == "digits":
+        data = load_digits_images(cfg.resolution)
+    elif cfg.dataset == "mnist":
+        data = load_mnist_images(cfg.resolution)
+    else:
+        data = load_image_folder(cfg.data_dir, cfg.resolution, limit=cfg.limit or None)
+    if cfg.limit and len(data) > cfg.limit:
+        labels = None if data.labels is None else data.labels[: cfg.limit]
+        data = ImageSet(data.images[: cfg.limit], labels, data.source)
+    return data
 
 
 def load_image_folder(folder: str | Path, resolution: int, limit: int | None = None) -> ImageSet:

@@ -31,16 +31,16 @@ run on several processes see exactly the draws of one uninterrupted single-proce
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from scflow.checks import integer, number
 from scflow.discriminator import Discriminator, generator_loss
-from scflow.fidelity import FidelityConfig, _integer, _number, make_fidelity
+from scflow.fidelity import FidelityConfig, make_fidelity
 from scflow.flow import VelocityFn, f_theta, interpolant
 from scflow.losses import bi_loss, cd_loss, late_mask, reflow_input, rf_loss
 from scflow.schedule import LR_SCHEDULES
@@ -60,7 +60,10 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Hyperparameters of Algorithm 1 beyond the paper-vs-code switches (``fidelity``)."""
+    """Hyperparameters of Algorithm 1 beyond the paper-vs-code switches (``fidelity``).
+
+    Built from a notebook's parameters by :func:`scflow.repro.configs.distill_config`.
+    """
 
     fidelity: FidelityConfig = field(default_factory=make_fidelity)
     lambda_gan: float = 0.1
@@ -88,17 +91,17 @@ class DistillConfig:
         if not isinstance(self.fidelity, FidelityConfig):
             raise ValueError("fidelity must be a FidelityConfig (use make_fidelity)")
         for name in ("lambda_gan", "lambda_rf", "lambda_bi", "r1_gamma", "weight_decay"):
-            _number(name, getattr(self, name), ge=0.0)
+            number(name, getattr(self, name), ge=0.0)
         for name in ("t_trunc", "t_skip"):
-            _number(name, getattr(self, name), ge=0.0, le=1.0)
-        _number("target_decay", self.target_decay, ge=0.0, lt=1.0)
-        _number("guidance", self.guidance, ge=1.0)
+            number(name, getattr(self, name), ge=0.0, le=1.0)
+        number("target_decay", self.target_decay, ge=0.0, lt=1.0)
+        number("guidance", self.guidance, ge=1.0)
         for name, lo in (("batch_size", 1), ("disc_width", 1), ("seed", 0), ("ckpt_every", 0),
                          ("warmup_gan", 0), ("warmup_rf", 0), ("warmup_bi", 0)):
-            _integer(name, getattr(self, name), ge=lo)
+            integer(name, getattr(self, name), ge=lo)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES} (got {self.lr_schedule!r})")
-        _integer("total_steps", self.total_steps, ge=0)
+        integer("total_steps", self.total_steps, ge=0)
         if self.lr_schedule != "constant" and self.total_steps < 1:
             raise ValueError(f"lr_schedule {self.lr_schedule!r} decays to 0 at the run's last "
                              f"update: it needs total_steps >= 1 (the run's distill_steps)")
@@ -107,29 +110,6 @@ class DistillConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def config_from_params(p: Mapping[str, Any], seed: int = 0) -> DistillConfig:
-    """Build the config from notebook parameters (:data:`scflow.repro.presets.PARAMS`).
-
-    ``""`` (strings) and ``0`` (learning rates) mean "from ``p['fidelity']``".
-    """
-    pick = lambda k: p[k] if p[k] not in ("", 0, 0.0) else None  # noqa: E731
-    fid = make_fidelity(
-        p["fidelity"], distance=pick("distance"), huber_c=p["huber_c"],
-        time_sampling=pick("time_sampling"), grid_points=p["grid_points"],
-        trunc_rule=pick("trunc_rule"), eval_decay=p["eval_ema_decay"],
-        student_lr=pick("student_lr"), disc_lr=pick("disc_lr"), d_head=pick("d_head"))
-    return DistillConfig(
-        fidelity=fid, lambda_gan=p["lambda_gan"], lambda_rf=p["lambda_rf"],
-        lambda_bi=p["lambda_bi"], t_trunc=p["t_trunc"], t_skip=p["t_skip"],
-        warmup_gan=p["warmup_gan"], warmup_rf=p["warmup_rf"], warmup_bi=p["warmup_bi"],
-        target_decay=p["target_ema_decay"], r1_gamma=p["r1_gamma"],
-        batch_size=p["distill_batch"], guidance=p.get("guidance", 1.0),
-        disc_width=p["disc_width"], seed=seed, mixed_precision=p["mixed_precision"],
-        ckpt_every=p["ckpt_every"], lr_schedule=p["lr_schedule"],
-        total_steps=0 if p["lr_schedule"] == "constant" else p["distill_steps"],
-        eval_ema_warmup=p["eval_ema_warmup"])
 
 
 # --- Algorithm 1's warm-up gating: a pure function of the update index --------------------------

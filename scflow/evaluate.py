@@ -3,12 +3,14 @@
 The evaluation bank (:func:`bank_noise`) is K noise sets of n samples each, drawn from their own
 seeds, independent of the training seed: every student, every training seed and the teacher are
 sampled from the same K sets, so two rows differ only by their nets and their difference can be
-judged draw by draw (docs/METHOD.md, "Measuring the miniature").
+judged draw by draw (docs/METHOD.md, "Measuring the miniature"); :func:`evaluate_bank`.
 
-For each NFE: Euler-sample latents (:func:`scflow.samplers.sample_batched`), decode them, and
-record FID / precision / recall / saturation against the real training images, plus the
-consistency of the NFE-k sample with the NFE-1 sample of the same noise (the paper's
+For each NFE: Euler-sample latents (:func:`sample_nfe`), decode them, and score the images
+(:func:`score_nfe`): FID / precision / recall / saturation against the real training images,
+plus the consistency of the NFE-k sample with the NFE-1 sample of the same noise (the paper's
 "consistent one-step and few-step" claim, shown only as pictures in the paper).
+:func:`evaluate_nfe` does all three. Scores come back as plain rows; writing them is the
+caller's business.
 """
 
 from __future__ import annotations
@@ -22,12 +24,52 @@ from scflow.flow import VelocityFn
 from scflow.samplers import sample_batched
 
 
+def sample_nfe(net: VelocityFn, z1: Tensor, nfe_list: list[int], cond: Tensor | None = None,
+               batch_size: int = 250, sampler: str = "euler") -> dict[int, Tensor]:
+    """Samples of ``net`` from the same noise ``z1`` at every NFE: latents per NFE.
+
+    ``net`` is any velocity function ``v = net(z, t, cond)`` (teacher, a student's eval EMA,
+    ...); the noise goes to the net's device. ``sampler``: a name of
+    :data:`scflow.samplers.SAMPLERS` (Euler, the paper's; ``nfe`` counts network evaluations).
+    """
+    dev = next(iter(net.parameters())).device if hasattr(net, "parameters") else z1.device
+    c = None if cond is None else cond.to(dev)
+    return {nfe: sample_batched(net, z1.to(dev), nfe, c, batch_size=batch_size,
+                                sampler=sampler).float()
+            for nfe in nfe_list}
+
+
+def score_nfe(images: dict[int, Tensor], real: Tensor, extractor: Any, *, method: str,
+              ref_stats: Any = None, real_feats: Any = None) -> list[dict[str, Any]]:
+    """Metric rows of the decoded samples per NFE against the real images ``real``.
+
+    Every NFE gets FID, precision / recall and the saturation statistics
+    (:func:`scflow.metrics.evaluate_samples`); every NFE but the smallest also the consistency
+    with the smallest NFE's samples of the same noise. Rows: ``metric, value, method, nfe,
+    n_samples``. ``real_feats``: the extractor's features of ``real`` (computed here, once,
+    when not given).
+    """
+    from scflow.metrics import consistency, evaluate_samples
+
+    if real_feats is None:
+        real_feats = extractor(real)
+    rows: list[dict[str, Any]] = []
+    ref_nfe = min(images)
+    for nfe, x in images.items():
+        metrics = evaluate_samples(x, real, extractor, ref_stats=ref_stats,
+                                   real_feats=real_feats)
+        if nfe != ref_nfe:
+            metrics.update(consistency(images[ref_nfe], x, extractor))
+        rows += [dict(metric=name, value=float(value), method=method, nfe=nfe,
+                      n_samples=int(x.shape[0])) for name, value in metrics.items()]
+    return rows
+
+
 def evaluate_nfe(net: VelocityFn, codec: LatentCodec, z1: Tensor, nfe_list: list[int],
-                 real: Tensor, extractor: Any, *, method: str, results: Any | None = None,
-                 cond: Tensor | None = None, ref_stats: Any = None,
-                 batch_size: int = 250, sampler: str = "euler", real_feats: Any = None
-                 ) -> tuple[dict[int, Tensor], list[dict[str, Any]]]:
-    """Sample ``net`` at every NFE from ``z1`` and score the decoded images against ``real``.
+                 real: Tensor, extractor: Any, *, method: str, cond: Tensor | None = None,
+                 ref_stats: Any = None, batch_size: int = 250, sampler: str = "euler",
+                 real_feats: Any = None) -> tuple[dict[int, Tensor], list[dict[str, Any]]]:
+    """Sample ``net`` at every NFE from ``z1``, decode, and score the images against ``real``.
 
     Args:
         net: any velocity function ``v = net(z, t, cond)`` (teacher, student's eval EMA, ...).
@@ -35,38 +77,18 @@ def evaluate_nfe(net: VelocityFn, codec: LatentCodec, z1: Tensor, nfe_list: list
         z1: the fixed evaluation noise, shape (n, C, h, w).
         real: real images in [-1, 1], the FID reference.
         extractor: a :mod:`scflow.metrics` feature extractor.
-        results: a :class:`scflow.repro.results.ResultsWriter`; rows are added to it when given.
         ref_stats: precomputed reference statistics of ``real`` (saves recomputing them).
-        sampler: a name of :data:`scflow.samplers.SAMPLERS` (``nfe`` counts its evaluations).
-        real_feats: the extractor's features of ``real`` (computed here when not given).
+        sampler: a name of :data:`scflow.samplers.SAMPLERS`.
+        real_feats: precomputed features of ``real``.
 
     Returns:
-        ``(images, rows)``: decoded images per NFE and the metric rows as plain dicts.
+        ``(images, rows)``: decoded images per NFE and the metric rows as plain dicts
+        (:func:`score_nfe`).
     """
-    from scflow.metrics import consistency, evaluate_samples
-
-    images: dict[int, Tensor] = {}
-    rows: list[dict[str, Any]] = []
-    if real_feats is None:
-        real_feats = extractor(real)
-    dev = next(iter(net.parameters())).device if hasattr(net, "parameters") else z1.device
-    for nfe in nfe_list:
-        lat = sample_batched(net, z1.to(dev), nfe, None if cond is None else cond.to(dev),
-                             batch_size=batch_size, sampler=sampler)
-        x = codec.decode(lat.float())
-        images[nfe] = x
-        metrics = evaluate_samples(x, real, extractor, ref_stats=ref_stats, real_feats=real_feats)
-        ref_nfe = min(nfe_list)
-        if nfe != ref_nfe:
-            metrics.update(consistency(images[ref_nfe], x, extractor))
-        for name, value in metrics.items():
-            rows.append(dict(metric=name, value=float(value), method=method, nfe=nfe,
-                             n_samples=int(z1.shape[0])))
-    if results is not None:
-        for r in rows:
-            results.add(r["metric"], r["value"], method=r["method"], nfe=r["nfe"],
-                        n_samples=r["n_samples"])
-    return images, rows
+    latents = sample_nfe(net, z1, nfe_list, cond, batch_size, sampler)
+    images = {nfe: codec.decode(lat) for nfe, lat in latents.items()}
+    return images, score_nfe(images, real, extractor, method=method, ref_stats=ref_stats,
+                             real_feats=real_feats)
 
 
 EVAL_BANK_SEED = 10_000
@@ -91,6 +113,7 @@ def evaluate_bank(net: VelocityFn, codec: LatentCodec, shape: tuple[int, ...], n
     """:func:`evaluate_nfe` on each of the bank's first ``draws`` noise sets.
 
     Every row carries its ``draw``; the images returned are those of draw 0 (figures).
+    ``cond`` (one condition per sample) is the same for every draw.
     """
     from scflow.metrics.fid import feature_stats
 
@@ -102,8 +125,7 @@ def evaluate_bank(net: VelocityFn, codec: LatentCodec, shape: tuple[int, ...], n
     for k in range(draws):
         images, r = evaluate_nfe(net, codec, bank_noise(k, n, shape), nfe_list, real, extractor,
                                  method=method, cond=cond, ref_stats=ref_stats,
-                                 batch_size=batch_size, sampler=sampler,
-                                 real_feats=real_feats)
+                                 batch_size=batch_size, sampler=sampler, real_feats=real_feats)
         rows += [{**row, "draw": k} for row in r]
         if k == 0:
             first = images

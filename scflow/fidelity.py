@@ -23,10 +23,10 @@ override ``eval_decay`` for short runs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from scflow.checks import choice, integer, number
 from scflow.losses import DISTANCES, TRUNC_RULES
 from scflow.timeskip import TIME_SAMPLINGS
 
@@ -50,40 +50,19 @@ class FidelityConfig:
     d_head: str = "logit"
 
     def __post_init__(self) -> None:
-        _choice("side", self.side, SIDES)
-        _choice("distance", self.distance, DISTANCES)
-        _choice("time_sampling", self.time_sampling, TIME_SAMPLINGS)
-        _choice("trunc_rule", self.trunc_rule, TRUNC_RULES)
-        _choice("d_head", self.d_head, D_HEADS)
-        _number("huber_c", self.huber_c, gt=0.0)
-        _integer("grid_points", self.grid_points, ge=1)
-        _number("eval_decay", self.eval_decay, ge=0.0, lt=1.0)
+        choice("side", self.side, SIDES)
+        choice("distance", self.distance, DISTANCES)
+        choice("time_sampling", self.time_sampling, TIME_SAMPLINGS)
+        choice("trunc_rule", self.trunc_rule, TRUNC_RULES)
+        choice("d_head", self.d_head, D_HEADS)
+        number("huber_c", self.huber_c, gt=0.0)
+        integer("grid_points", self.grid_points, ge=1)
+        number("eval_decay", self.eval_decay, ge=0.0, lt=1.0)
         for name in ("student_lr", "disc_lr"):
-            _number(name, getattr(self, name), gt=0.0)
+            number(name, getattr(self, name), gt=0.0)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices} (got {value!r})")
-
-
-def _number(name: str, value: Any, *, ge: float | None = None, gt: float | None = None,
-            le: float | None = None, lt: float | None = None) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (ge is None or value >= ge) and (gt is None or value > gt)
-    ok = ok and (le is None or value <= le) and (lt is None or value < lt)
-    if not ok:
-        bounds = ", ".join(f"{op} {b}" for op, b in ((">=", ge), (">", gt), ("<=", le), ("<", lt))
-                           if b is not None)
-        raise ValueError(f"{name} must be a finite number {bounds} (got {value!r})")
-
-
-def _integer(name: str, value: Any, *, ge: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < ge:
-        raise ValueError(f"{name} must be an integer >= {ge} (got {value!r})")
 
 
 _PAPER = FidelityConfig()
@@ -99,7 +78,7 @@ def make_fidelity(side: str = "paper", t2i: bool = False, **overrides: Any) -> F
     ``None`` overrides are ignored (handy for "from fidelity" notebook parameters); an unknown
     key or an out-of-range value raises ``ValueError`` before any compute.
     """
-    _choice("fidelity", side, SIDES)
+    choice("fidelity", side, SIDES)
     base = replace(_PAPER if side == "paper" else _CODE, **_T2I[side] if t2i else {})
     names = {f.name for f in fields(FidelityConfig)}
     unknown = sorted(set(overrides) - names)

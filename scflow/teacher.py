@@ -2,22 +2,58 @@
 
 Trained once per configuration and cached (:mod:`scflow.cache`); every distillation notebook
 loads the same cached teacher instead of retraining it. The weights kept are an EMA of the
-trained ones (as LFM and most diffusion codebases do).
+trained ones (as LFM and most diffusion codebases do). What the teacher is trained with (or which
+released checkpoint it is) is a :class:`TeacherConfig`; :func:`get_teacher` returns it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from scflow.autoencoder import latent_space_key
 from scflow.cache import cached
+from scflow.checks import flag, integer, number, text
 from scflow.ema import ema_update_, frozen_copy, warmup_decay
 from scflow.flow import flow_matching_loss
 from scflow.nets import CONFIGS, VelocityNet, build_velocity_net
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The teacher: a named velocity net trained with Eq. 1 here, or LFM's released checkpoint.
+
+    Validated on construction (an unknown architecture, or a class-conditional LFM teacher,
+    is refused before any data is read).
+    """
+
+    arch: str = "unet_small"  # named velocity-net config (scflow.nets.CONFIGS)
+    steps: int = 3000  # training steps (Eq. 1)
+    batch_size: int = 64
+    lr: float = 2e-4  # AdamW
+    ema_decay: float = 0.999  # decay of the kept EMA weights (with diffusers' warm-up)
+    checkpoint: str = ""  # '' = train here; else LFM's ADM checkpoint (celeba_f8_adm), converted
+    class_cond: bool = False  # condition on the class label (Eq. 2)
+    cond_drop: float = 0.1  # probability of dropping the condition (for CFG, Eq. 3)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        text("teacher_checkpoint", self.checkpoint)
+        if not self.checkpoint and self.arch not in CONFIGS:
+            raise ValueError(f"unknown teacher_arch {self.arch!r}; valid: {', '.join(CONFIGS)}")
+        for name, value in (("teacher_steps", self.steps), ("teacher_batch", self.batch_size)):
+            integer(name, value, ge=1)
+        number("teacher_lr", self.lr, gt=0.0)
+        number("teacher_ema", self.ema_decay, ge=0.0, lt=1.0)
+        number("cond_drop", self.cond_drop, ge=0.0, le=1.0)
+        flag("class_cond", self.class_cond)
+        integer("seed", self.seed, ge=0)
+        if self.checkpoint and self.class_cond:
+            raise ValueError("teacher_checkpoint is LFM's unconditional CelebA-HQ teacher: "
+                             "class_cond must be False")
 
 
 def drop_condition(cond: Tensor, null: Tensor | int, p: float,
@@ -88,73 +124,70 @@ def train_teacher(latents: Tensor, labels: Tensor | None, *, arch: str, steps: i
                     progress=progress)
 
 
-def check_teacher_source(p: dict[str, Any]) -> None:
+def check_teacher_source(cfg: TeacherConfig) -> None:
     """Fail in seconds, before any data or model is loaded, if the teacher cannot be had.
 
-    With ``teacher_checkpoint`` set the file must exist (the error gives the download command)
-    and the teacher is LFM's unconditional ADM, so ``class_cond`` must be off.
+    With ``checkpoint`` set the file must exist (the error gives the download command).
     """
-    path = p.get("teacher_checkpoint", "")
-    if not path:
+    if not cfg.checkpoint:
         return
     from scflow.adm import check_lfm_checkpoint
 
-    if p.get("class_cond"):
-        raise ValueError("teacher_checkpoint is LFM's unconditional CelebA-HQ teacher: "
-                         "class_cond must be False")
-    check_lfm_checkpoint(path)
+    check_lfm_checkpoint(cfg.checkpoint)
 
 
-def teacher_cache_config(p: dict[str, Any]) -> dict[str, Any]:
-    """What a teacher cache entry depends on: its latent space and its own training parameters.
+def teacher_cache_config(cfg: TeacherConfig, latent_key: Any) -> dict[str, Any]:
+    """What a teacher cache entry depends on: its latent space (``latent_key``,
+    :func:`scflow.autoencoder.latent_space_key`) and its own training parameters.
 
-    A converted checkpoint (``teacher_checkpoint``) depends on the file (path and size) and the
-    ADM config instead of any training parameter.
+    A converted checkpoint depends on the file (path and size) and the ADM config instead of
+    any training parameter. The key names are the notebook parameters' (those of the shipped
+    artefacts' keys).
     """
-    if p.get("teacher_checkpoint"):
+    if cfg.checkpoint:
         from dataclasses import asdict
 
         from scflow import adm
 
-        path = Path(p["teacher_checkpoint"]).expanduser()
+        path = Path(cfg.checkpoint).expanduser()
         return {"kind": "teacher", "checkpoint": str(path),
                 "bytes": path.stat().st_size if path.is_file() else None,
                 "adm": asdict(adm.LFM_CELEBA_F8_ADM), "format": "lfm_adm",
-                "latents": latent_space_key(p)}
-    keys = ("teacher_arch", "teacher_steps", "teacher_batch", "teacher_lr", "teacher_ema",
-            "class_cond", "cond_drop", "seed")
+                "latents": latent_key}
     # the architecture's definition, not just its name: editing CONFIGS invalidates the cache
-    return {"kind": "teacher", "latents": latent_space_key(p),
-            "arch_definition": CONFIGS[p["teacher_arch"]], "ema": "warmup",
-            **{k: p[k] for k in keys}}
+    return {"kind": "teacher", "latents": latent_key,
+            "arch_definition": CONFIGS[cfg.arch], "ema": "warmup",
+            "teacher_arch": cfg.arch, "teacher_steps": cfg.steps,
+            "teacher_batch": cfg.batch_size, "teacher_lr": cfg.lr, "teacher_ema": cfg.ema_decay,
+            "class_cond": cfg.class_cond, "cond_drop": cfg.cond_drop, "seed": cfg.seed}
 
 
-def get_teacher(p: dict[str, Any], latents: Tensor, labels: Tensor | None,
+def get_teacher(cfg: TeacherConfig, latents: Tensor, labels: Tensor | None, latent_key: Any,
                 device: str = "cpu", progress: bool = False) -> tuple[VelocityNet, Path, bool]:
-    """The cached teacher for resolved parameters ``p`` (trained on a miss). Frozen, eval mode.
+    """The cached teacher of ``cfg`` on ``latents`` (trained on a miss). Frozen, eval mode.
 
-    Returns ``(teacher, cache_dir, hit)``. The loss curve is stored beside the weights. With
-    ``teacher_checkpoint`` set, LFM's ADM weights are converted (:mod:`scflow.adm`) and cached
+    ``latent_key`` names the latent space (:func:`scflow.autoencoder.latent_space_key`). Returns
+    ``(teacher, cache_dir, hit)``. The loss curve is stored beside the weights. With
+    ``cfg.checkpoint`` set, LFM's ADM weights are converted (:mod:`scflow.adm`) and cached
     instead of training, with an empty loss curve.
     """
-    if p.get("teacher_checkpoint"):
+    if cfg.checkpoint:
         _check_checkpoint_latents(latents)  # also on a cache hit: the preset may have changed
 
     def build(d: Path) -> None:
-        if p.get("teacher_checkpoint"):
-            net = _converted_teacher(p)
+        if cfg.checkpoint:
+            net = _converted_teacher(cfg)
             net.save(d / "net")
             torch.save(torch.zeros(0), d / "losses.pt")
             return
         net, losses = train_teacher(
-            latents, labels, arch=p["teacher_arch"], steps=p["teacher_steps"],
-            batch_size=p["teacher_batch"], lr=p["teacher_lr"], ema_decay=p["teacher_ema"],
-            class_cond=p["class_cond"], cond_drop=p["cond_drop"], seed=p["seed"],
-            device=device, progress=progress)
+            latents, labels, arch=cfg.arch, steps=cfg.steps, batch_size=cfg.batch_size,
+            lr=cfg.lr, ema_decay=cfg.ema_decay, class_cond=cfg.class_cond,
+            cond_drop=cfg.cond_drop, seed=cfg.seed, device=device, progress=progress)
         net.cpu().save(d / "net")
         torch.save(torch.tensor(losses), d / "losses.pt")
 
-    d, hit = cached("teacher", teacher_cache_config(p), build)
+    d, hit = cached("teacher", teacher_cache_config(cfg, latent_key), build)
     teacher = VelocityNet.load(d / "net").to(device).eval().requires_grad_(False)
     return teacher, d, hit
 
@@ -170,12 +203,12 @@ def _check_checkpoint_latents(latents: Tensor) -> None:
                          f"0.18215); the preset's latents are {tuple(latents.shape[1:])}")
 
 
-def _converted_teacher(p: dict[str, Any]) -> VelocityNet:
+def _converted_teacher(cfg: TeacherConfig) -> VelocityNet:
     """LFM's checkpoint as a VelocityNet (its config looked up now, so tests can swap it)."""
     from scflow import adm
 
-    check_teacher_source(p)
-    return adm.load_lfm_teacher(p["teacher_checkpoint"], adm.LFM_CELEBA_F8_ADM)
+    check_teacher_source(cfg)
+    return adm.load_lfm_teacher(cfg.checkpoint, adm.LFM_CELEBA_F8_ADM)
 
 
 def load_losses(cache_dir: Path) -> Tensor:

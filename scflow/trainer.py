@@ -150,16 +150,18 @@ class Distiller:
         return logs
 
     def train(self, steps: int, progress: bool = False,
-              callback: Callable[[int, dict[str, float]], None] | None = None
-              ) -> list[dict[str, float]]:
+              callback: Callable[[int, dict[str, float]], None] | None = None,
+              total: int | None = None) -> list[dict[str, float]]:
         """Run ``steps`` more updates; checkpoint to ``ckpt_dir/last.pt`` periodically and at the end.
 
-        On a non-finite loss the error propagates and ``last.pt`` stays the last good state.
-        Returns the loss terms of these updates (:attr:`history` holds every update's).
+        ``callback(step, logs)`` follows every update. The progress bar counts updates
+        "k / total" (default: this call's last update). On a non-finite loss the error
+        propagates and ``last.pt`` stays the last good state. Returns the loss terms of these
+        updates (:attr:`history` holds every update's).
         """
         start = len(self.history)
-        first = self.step_count + 1  # experiment.distill trains in chunks of ckpt_every: say which
-        bar = progress_bar(steps, desc=f"distill (updates {first}-{first + steps - 1})",
+        bar = progress_bar(steps, desc="distill", initial=self.step_count,
+                           total=total or self.step_count + steps,
                            disable=not progress or not self.accelerator.is_main_process)
         for _ in bar:
             logs = self.train_step()

@@ -25,8 +25,8 @@ def make_distiller(gan: bool) -> Distiller:
     torch.manual_seed(0)
     teacher = build_velocity_net("unet_tiny", sample_size=8)
     data = LatentData(torch.randn(32, 4, 8, 8, generator=torch.Generator().manual_seed(1)))
-    fid = make_fidelity("code", student_lr=1e-3, disc_lr=1e-3)
-    cfg = DistillConfig(fidelity=fid, batch_size=8, disc_width=8, warmup_rf=0, warmup_bi=0,
+    fidelity = make_fidelity("code", student_lr=1e-3, disc_lr=1e-3)
+    cfg = DistillConfig(fidelity=fidelity, batch_size=8, disc_width=8, warmup_rf=0, warmup_bi=0,
                         lambda_gan=0.1 if gan else 0.0)
     return Distiller(teacher, data, cfg, device="cpu")
 

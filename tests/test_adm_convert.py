@@ -14,7 +14,7 @@ import warnings
 import pytest
 import torch
 
-from scflow import adm, hub
+from scflow import adm, pretrained
 from scflow.adm import (
     LFM_CELEBA_F8_ADM,
     ADMConfig,
@@ -24,8 +24,8 @@ from scflow.adm import (
     convert_adm_state_dict,
     unet2d_config,
 )
-from scflow.hub import WeightsUnavailableError
 from scflow.nets import CONFIGS
+from scflow.pretrained import WeightsUnavailableError
 from scflow.samplers import euler_sample
 
 with warnings.catch_warnings():  # its nn.py uses the deprecated torch.cuda.amp decorators
@@ -163,13 +163,16 @@ def test_missing_checkpoint_fails_fast_with_the_download_command(tmp_path):
         prepare(p, progress=False)
     assert time.perf_counter() - start < 5
     msg = str(err.value)
-    assert "gdown" in msg and hub.LFM_MODEL_480_URL in msg and str(tmp_path / "m.pth") in msg
+    assert "gdown" in msg and pretrained.LFM_MODEL_480_URL in msg and str(tmp_path / "m.pth") in msg
     assert preset_values("celebahq256")["teacher_checkpoint"] == "weights/lfm/model_480.pth"
     assert preset_values("mini")["teacher_checkpoint"] == ""
 
 
 def test_get_teacher_converts_the_checkpoint(tmp_path, monkeypatch):
     """teacher_checkpoint set: the teacher IS the converted file (no training), cached by file."""
+    from dataclasses import replace
+
+    from scflow.repro.configs import teacher_config
     from scflow.repro.presets import preset_values
     from scflow.teacher import get_teacher, teacher_cache_config
 
@@ -178,13 +181,15 @@ def test_get_teacher_converts_the_checkpoint(tmp_path, monkeypatch):
     ref = reference_adm(TINY)
     ckpt = tmp_path / "model_480.pth"
     torch.save({f"module.{k}": v for k, v in ref.state_dict().items()}, ckpt)
-    p = {**preset_values("smoke"), "teacher_checkpoint": str(ckpt)}
+    cfg = teacher_config({**preset_values("smoke"), "teacher_checkpoint": str(ckpt)})
+    space = "stabilityai/sd-vae-ft-mse"  # the latent space's key
     latents = torch.randn(4, 4, 8, 8)
-    teacher, _, hit = get_teacher(p, latents, None)
+    teacher, _, hit = get_teacher(cfg, latents, None, space)
     z, t = inputs(TINY, 2)
     with torch.no_grad():
         torch.testing.assert_close(teacher(z, t), ref(z, t), rtol=1e-4, atol=1e-5)
-    assert not hit and get_teacher(p, latents, None)[2]  # second call: from the cache
-    assert teacher_cache_config(p) != teacher_cache_config(preset_values("smoke"))
+    assert not hit and get_teacher(cfg, latents, None, space)[2]  # second call: from the cache
+    trained = teacher_config(preset_values("smoke"))
+    assert teacher_cache_config(cfg, space) != teacher_cache_config(trained, space)
     with pytest.raises(ValueError, match=r"latents \(4, 8, 8\)"):
-        get_teacher({**p, "seed": 1}, torch.randn(4, 4, 16, 16), None)
+        get_teacher(replace(cfg, seed=1), torch.randn(4, 4, 16, 16), None, space)

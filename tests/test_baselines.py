@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -10,8 +11,9 @@ import torch
 from torch import nn
 
 from scflow import baselines
+from scflow.evaluate import bank_noise
 from scflow.nets import build_velocity_net
-from scflow.repro.experiment import fixed_noise
+from scflow.repro.configs import baseline_config
 from scflow.repro.presets import preset_values
 
 SHAPE = (4, 8, 8)
@@ -46,7 +48,7 @@ def test_pairs_shapes_determinism_and_euler_values():
     other = baselines.generate_pairs(Linear(), 6, SHAPE, euler_steps=4, seed=4)
     assert not torch.equal(other[0], z1)
     # never the evaluation noise: the baseline must not be trained on its test noise
-    assert not torch.equal(fixed_noise(6, SHAPE, 3), z1)
+    assert not any(torch.equal(bank_noise(k, 6, SHAPE), z1) for k in range(8))
 
 
 def test_reflow_loss_is_zero_on_the_straight_velocity_and_eq1_otherwise():
@@ -84,26 +86,33 @@ def test_distil_stage_lowers_its_loss_and_leaves_its_init_alone():
 
 
 def test_stage_cache_keys_chain():
-    p = preset_values("smoke")
+    cfg = baseline_config(preset_values("smoke"))
     teacher = {"kind": "teacher", "x": 1}
     key = baselines.stage_cache_config
-    more = {**p, "rectified_distill_steps": p["rectified_distill_steps"] + 1}
-    assert key(more, teacher, "reflow") == key(p, teacher, "reflow")
-    assert key(more, teacher, "distill") != key(p, teacher, "distill")
-    fewer_pairs = {**p, "rectified_pairs": 5}
-    assert key(fewer_pairs, teacher, "reflow") != key(p, teacher, "reflow")
-    assert key(p, {"kind": "teacher", "x": 2}, "distill") != key(p, teacher, "distill")
+    more = replace(cfg, distill_steps=cfg.distill_steps + 1)
+    assert key(more, teacher, "reflow") == key(cfg, teacher, "reflow")
+    assert key(more, teacher, "distill") != key(cfg, teacher, "distill")
+    fewer_pairs = replace(cfg, pairs=5)
+    assert key(fewer_pairs, teacher, "reflow") != key(cfg, teacher, "reflow")
+    assert key(cfg, {"kind": "teacher", "x": 2}, "distill") != key(cfg, teacher, "distill")
     with pytest.raises(ValueError, match="unknown stage"):
-        key(p, teacher, "pairs")
+        key(cfg, teacher, "pairs")
+
+
+def test_baseline_config_refuses_bad_values():
+    with pytest.raises(ValueError, match="rectified_pairs"):
+        baselines.BaselineConfig(pairs=0)
+    with pytest.raises(ValueError, match="rectified_lr"):
+        baselines.BaselineConfig(lr=0.0)
 
 
 def test_get_rectified_flow_trains_once_then_loads_from_cache():
-    p = {**preset_values("smoke"), "rectified_pairs": 8, "rectified_euler_steps": 2,
-         "rectified_reflow_steps": 2, "rectified_distill_steps": 2, "rectified_batch": 4}
+    cfg = baselines.BaselineConfig(pairs=8, euler_steps=2, reflow_steps=2, distill_steps=2,
+                                   batch_size=4)
     teacher = build_velocity_net("unet_tiny", sample_size=8, channels=4).eval()
-    first = baselines.get_rectified_flow(p, teacher, {"kind": "test-teacher"}, SHAPE)
+    first = baselines.get_rectified_flow(cfg, teacher, {"kind": "test-teacher"}, SHAPE)
     assert first["hits"] == {"pairs": False, "reflow": False, "distill": False}
-    second = baselines.get_rectified_flow(p, teacher, {"kind": "test-teacher"}, SHAPE)
+    second = baselines.get_rectified_flow(cfg, teacher, {"kind": "test-teacher"}, SHAPE)
     assert second["hits"] == {"pairs": True, "reflow": True, "distill": True}
     z = torch.randn(2, *SHAPE)
     t = torch.ones(2)

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 NOTEBOOKS = ("05_bidirectional_loss", "01_latent_flow_matching")  # 05 first: a fresh cache
-FIGURE_CALL = re.compile(r"\b(run_student|trajectory|save_figure|show)\(")
+FIGURE_CALL = re.compile(r"\b(trajectory|save_figure|show)\(")
 STRAY_REPR = re.compile(r"PosixPath\(|<Figure size|<matplotlib\.")
 RUN_TIMEOUT_S = 240
 

@@ -41,57 +41,33 @@ def test_grid_wall_minutes():
     assert budget.grid_wall_minutes(100, 0.6, 10, 50.0, 60.0) == pytest.approx(35.0)
 
 
-def test_method_switches_move_discriminator_lr_with_student():
-    assert budget.method_switches("cd", 1e-4) == {"t_trunc": 0.0, "lambda_gan": 0.0,
-                                                  "lambda_rf": 0.0, "lambda_bi": 0.0,
-                                                  "student_lr": 1e-4, "disc_lr": 1e-4}
+def test_study_config_moves_discriminator_lr_with_student():
+    cfg = budget.study_config(preset_values("smoke"), "cd", 1e-4)
+    assert (cfg.fidelity.student_lr, cfg.fidelity.disc_lr) == (1e-4, 1e-4)
+    assert (cfg.t_trunc, cfg.lambda_gan, cfg.lambda_rf, cfg.lambda_bi) == (0.0, 0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="unknown method"):
-        budget.method_switches("lcm", 1e-4)
+        budget.study_config(preset_values("smoke"), "lcm", 1e-4)
 
 
 @pytest.mark.slow
 def test_snapshot_equals_shorter_run(one_thread):
     p = preset_values("smoke")
     s = prepare(p, progress=False)
-    q = {**p, "distill_steps": 4, "ckpt_every": 0}
-    long, _ = distill(q, s, budget.method_switches("scflow", 1e-4), progress=False,
-                      snapshots=[2, 4])
-    short, _ = distill({**q, "distill_steps": 2}, s, budget.method_switches("scflow", 1e-4),
-                       progress=False)
+    cfg = budget.study_config({**p, "ckpt_every": 0}, "scflow", 1e-4)
+    long, _ = distill(s, cfg, 4, progress=False, snapshots=[2, 4])
+    short, _ = distill(s, cfg, 2, progress=False)
     snap = torch.load(snapshot_path(long.ckpt_dir, 2))
     for k, v in short.eval_ema.state_dict().items():
         assert torch.equal(snap[k], v), k
     assert not torch.equal(torch.load(snapshot_path(long.ckpt_dir, 4))[k], v)
     with pytest.raises(ValueError, match="outside"):
-        distill(q, s, budget.method_switches("scflow", 1e-4), progress=False, snapshots=[5])
-
-
-@pytest.mark.parametrize("notebook,method", [("02_naive_consistency_distillation", "cd"),
-                                             ("03_truncation_and_gan", "gan"),
-                                             ("04_reflow_loss", "rf"),
-                                             ("05_bidirectional_loss", "scflow")])
-def test_study_methods_are_the_notebooks_methods(notebook, method):
-    """The study trains exactly the switches each Table 4 notebook shows as its ``METHOD``."""
-    import ast
-
-    import nbformat
-
-    from scflow.repro.notebooks import notebook_path
-
-    nb = nbformat.read(notebook_path(notebook), as_version=4)
-    found = [ast.literal_eval(node.value) for c in nb.cells if c.cell_type == "code"
-             for node in ast.walk(ast.parse(c.source))
-             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "METHOD"]
-    assert found == [budget.TABLE4_METHODS[method]]
+        distill(s, cfg, 4, progress=False, snapshots=[5])
 
 
 def test_study_hash_ignores_only_preset_keys_it_never_reads(monkeypatch):
     """The study sets updates and both learning rates itself: the preset's values of those keys
     (and the baseline's) are outside its hash, and its students do not depend on them; any
     other preset value still invalidates it."""
-    from collections import ChainMap
-
-    from scflow.distill import config_from_params
     from scflow.repro.plan import plan
     from scflow.repro.presets import PRESET_KEYS_NOT_READ, PRESETS
 
@@ -99,11 +75,9 @@ def test_study_hash_ignores_only_preset_keys_it_never_reads(monkeypatch):
     unread = PRESET_KEYS_NOT_READ[nb]
     assert {"distill_steps", "student_lr", "disc_lr", "rectified_reflow_steps"} <= set(unread)
 
-    def study(updates: int = 2000):
+    def study():
         P = plan(["papermill_runs/study_budget.yaml"], "mini")[0].params
-        q = {**P, "distill_steps": updates}
-        cfg = config_from_params(ChainMap(budget.method_switches("scflow", 1e-4), q,
-                                          preset_values("mini")), seed=P["study_seed"])
+        cfg = budget.study_config({**P, "seed": P["study_seed"]}, "scflow", 1e-4)
         return P.config_hash, cfg.as_dict()
 
     before = study()

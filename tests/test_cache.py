@@ -72,12 +72,15 @@ def test_atomic_write_bytes(tmp_path):
 
 
 def test_teacher_cached_by_config(monkeypatch, tmp_path):
+    from dataclasses import replace
+
     import scflow.teacher as teacher_mod
+    from scflow.repro.configs import teacher_config
     from scflow.repro.presets import preset_values
 
     monkeypatch.setenv("SCFLOW_CACHE", str(tmp_path))  # other tests train smoke teachers too
 
-    p = preset_values("smoke")
+    cfg, space = teacher_config(preset_values("smoke")), "latents of a test"
     latents, labels = torch.randn(32, 4, 8, 8), torch.randint(0, 10, (32,))
     calls = []
     real = teacher_mod.train_teacher
@@ -87,9 +90,10 @@ def test_teacher_cached_by_config(monkeypatch, tmp_path):
         return real(*a, **k)
 
     monkeypatch.setattr(teacher_mod, "train_teacher", counting)
-    t1, d1, hit1 = teacher_mod.get_teacher(p, latents, labels)
-    t2, d2, hit2 = teacher_mod.get_teacher(p, latents, labels)
-    t3, d3, hit3 = teacher_mod.get_teacher({**p, "teacher_steps": p["teacher_steps"] + 1}, latents, labels)
+    t1, d1, hit1 = teacher_mod.get_teacher(cfg, latents, labels, space)
+    t2, d2, hit2 = teacher_mod.get_teacher(cfg, latents, labels, space)
+    t3, d3, hit3 = teacher_mod.get_teacher(replace(cfg, steps=cfg.steps + 1), latents, labels,
+                                           space)
     assert (hit1, hit2, hit3) == (False, True, False) and len(calls) == 2 and d1 == d2 != d3
     assert not any(q.requires_grad for q in t1.parameters())
     z = torch.randn(2, 4, 8, 8)

@@ -29,8 +29,8 @@ def _distiller(mode: str) -> Distiller:
     torch.manual_seed(0)
     teacher = build_velocity_net("unet_tiny", sample_size=8)
     data = LatentData(torch.randn(64, 4, 8, 8, generator=torch.Generator().manual_seed(1)))
-    fid = make_fidelity("paper", student_lr=1e-4)
-    cfg = DistillConfig(fidelity=fid, batch_size=8, disc_width=8, seed=0, warmup_rf=0,
+    fidelity = make_fidelity("paper", student_lr=1e-4)
+    cfg = DistillConfig(fidelity=fidelity, batch_size=8, disc_width=8, seed=0, warmup_rf=0,
                         warmup_bi=0)  # every term on
     return Distiller(teacher, data, cfg, device="cpu", compile=mode)
 

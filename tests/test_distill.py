@@ -13,7 +13,6 @@ from scflow.distill import (
     NonFiniteLossError,
     StepInputs,
     compute_losses,
-    config_from_params,
     draw_inputs,
     loss_weights,
     warmup_active,
@@ -49,10 +48,10 @@ class LinearD(nn.Module):
 
 
 def _cfg(**kw):
-    fid = {k: kw.pop(k) for k in list(kw) if k in make_fidelity().as_dict()}
+    switches = {k: kw.pop(k) for k in list(kw) if k in make_fidelity().as_dict()}
     kw.setdefault("warmup_rf", 0)
     kw.setdefault("warmup_bi", 0)
-    return DistillConfig(fidelity=make_fidelity("paper", **fid), **kw)
+    return DistillConfig(fidelity=make_fidelity("paper", **switches), **kw)
 
 
 def _inputs():
@@ -353,25 +352,6 @@ def test_few_steps_lower_cd_on_unet_tiny():
     after = cd().item()
     assert after < 0.9 * before, (before, after)
     assert set(hist[0]) == {"step", "cd", "total"}
-
-
-def test_config_from_preset_params():
-    from scflow.repro.presets import preset_values
-
-    p = preset_values("mini")
-    cfg = config_from_params(p, seed=3)
-    f = cfg.fidelity
-    assert (f.distance, f.time_sampling, f.trunc_rule, f.d_head) == ("l2", "grid", "t", "logit")
-    assert (f.student_lr, f.disc_lr, f.eval_decay) == (2e-5, 2e-5, 0.99)  # the study's choice
-    paper = config_from_params({**p, "disc_lr": 0.0}).fidelity  # 0: the fidelity's own rate
-    assert paper.disc_lr == 1e-5
-    assert (cfg.warmup_rf, cfg.batch_size) == (p["warmup_rf"], p["distill_batch"])  # mini's values
-    assert (cfg.t_trunc, cfg.t_skip, cfg.target_decay) == (p["t_trunc"], p["t_skip"],
-                                                           p["target_ema_decay"])
-    assert (cfg.seed, cfg.lambda_bi) == (3, 0.1)
-    code = config_from_params({**p, "fidelity": "code", "distance": "l2", "disc_lr": 0.0})
-    assert (code.fidelity.distance, code.fidelity.trunc_rule, code.fidelity.disc_lr) == (
-        "l2", "t_s", 1e-4)
 
 
 def test_bf16_autocast_step_close_to_fp32():

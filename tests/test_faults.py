@@ -211,16 +211,22 @@ def test_replacing_folder_images_changes_every_cache_key(tmp_path):
 
     from scflow.autoencoder import ae_cache_config, latent_space_key
     from scflow.cache import config_hash
+    from scflow.repro.configs import autoencoder_config, data_config, teacher_config
     from scflow.repro.presets import preset_values
     from scflow.teacher import teacher_cache_config
 
     _write_images(tmp_path / "imgs", 3, shade=0)
     p = {**preset_values("smoke"), "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
-    q = {**p, "vae": str(tmp_path / "some-vae")}  # pretrained VAE: latents keyed by data too
+    data, teacher = data_config(p), teacher_config(p)
+    trained = autoencoder_config(p)
+    pretrained = autoencoder_config({**p, "vae": str(tmp_path / "some-vae")})  # keyed by data too
 
     def keys() -> list[str]:
-        return [config_hash(k) for k in (ae_cache_config(p), teacher_cache_config(p),
-                                         latent_space_key(q), teacher_cache_config(q))]
+        return [config_hash(k) for k in (
+            ae_cache_config(trained, data),
+            teacher_cache_config(teacher, latent_space_key(trained, data)),
+            latent_space_key(pretrained, data),
+            teacher_cache_config(teacher, latent_space_key(pretrained, data)))]
 
     before = keys()
     _write_images(tmp_path / "imgs", 3, shade=200)  # same names, same count, new pixels
@@ -235,12 +241,15 @@ def test_digits_cache_keys_have_no_data_field():
     """The digits keep the keys of the artefacts trained before folders were keyed."""
     from scflow.autoencoder import ae_cache_config, latent_space_key
     from scflow.data import data_cache_key
+    from scflow.repro.configs import autoencoder_config, data_config
     from scflow.repro.presets import preset_values
 
     p = preset_values("mini")
-    assert data_cache_key(p) == {}
-    assert "data_content" not in ae_cache_config(p)
-    assert latent_space_key({**p, "vae": "stabilityai/sd-vae-ft-mse"}) == "stabilityai/sd-vae-ft-mse"
+    data = data_config(p)
+    assert data_cache_key(data) == {}
+    assert "data_content" not in ae_cache_config(autoencoder_config(p), data)
+    sd_vae = autoencoder_config({**p, "vae": "stabilityai/sd-vae-ft-mse"})
+    assert latent_space_key(sd_vae, data) == "stabilityai/sd-vae-ft-mse"
 
 
 # --- 4. everything missing, at once, before any compute -----------------------------------------

@@ -251,7 +251,7 @@ def test_the_digits_fingerprint_is_in_the_configuration_hash(monkeypatch):
     values = {**parameters_cell(Path(__file__).parents[1] / "notebooks"
                                 / "02_naive_consistency_distillation.ipynb")}
     before = resolve_notebook_params("02_naive_consistency_distillation", values).config_hash
-    monkeypatch.setitem(scflow.data.DATA_FINGERPRINTS, "digits", lambda p: "other digits")
+    monkeypatch.setitem(scflow.data.DATA_FINGERPRINTS, "digits", lambda d, n: "other digits")
     after = resolve_notebook_params("02_naive_consistency_distillation", values).config_hash
     assert after != before
 
@@ -317,8 +317,8 @@ def test_set_is_validated_like_a_run_file(item, message, env, ran, capsys):
 
 
 def test_one_spelling_of_each_weights_folder(tmp_path, monkeypatch):
-    from scflow.hub import LFM_MODEL_480_PATH, LOCAL_WEIGHTS, SD_VAE_ID, resolve_pretrained
-    from scflow.hub import WeightsUnavailableError as Missing
+    from scflow.pretrained import LFM_MODEL_480_PATH, LOCAL_WEIGHTS, SD_VAE_ID, resolve_pretrained
+    from scflow.pretrained import WeightsUnavailableError as Missing
     from scflow.repro.presets import preset_values
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()

@@ -196,7 +196,7 @@ def test_classifier_cache_hit_and_miss(cache_dir, monkeypatch):
     real_train = feat_mod.train_digits_classifier
 
     def counting(config, out_dir):
-        calls.append(config["steps"])
+        calls.append(config.steps)
         real_train(config, out_dir)
 
     monkeypatch.setattr(feat_mod, "train_digits_classifier", counting)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from scflow import mnist
+from scflow.data import load_mnist_images
 
 
 def test_shipped_file_loads_with_its_content_hash():
@@ -23,13 +24,13 @@ def test_shipped_file_loads_with_its_content_hash():
 
 
 def test_images_are_padded_not_resampled():
-    data = mnist.load_mnist_images(32)
+    data = load_mnist_images(32)
     raw, _ = mnist.load_mnist_arrays()
     assert data.images.shape == (10_000, 1, 32, 32)
     assert torch.all(data.images[:, :, :2, :] == -1) and torch.all(data.images[:, :, :, -2:] == -1)
     inner = ((data.images[:, 0, 2:30, 2:30] + 1) / 2 * 255).round().to(torch.uint8).numpy()
     assert np.array_equal(inner, raw)  # the 28 x 28 grey levels, exactly
-    assert mnist.load_mnist_images(16).images.shape == (10_000, 1, 16, 16)
+    assert load_mnist_images(16).images.shape == (10_000, 1, 16, 16)
 
 
 def test_a_changed_file_is_refused(tmp_path):

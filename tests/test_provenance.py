@@ -174,18 +174,19 @@ def test_results_written_before_the_new_columns_are_still_read(tmp_path):
 
 @pytest.mark.slow
 def test_distill_trusts_the_checkpoint_not_history_json():
+    from scflow.repro.configs import distill_config
     from scflow.repro.experiment import distill, prepare
     from scflow.repro.presets import preset_values
 
     p = preset_values("smoke")
     s = prepare(p, progress=False)
-    q = {**p, "distill_steps": 4, "ckpt_every": 2, "lambda_gan": 0.0}
-    d, history = distill(q, s, progress=False)
+    cfg = distill_config({**p, "ckpt_every": 2, "lambda_gan": 0.0})
+    d, history = distill(s, cfg, 4, progress=False)
     assert [h["step"] for h in history] == [1, 2, 3, 4]
     copy = Path(d.ckpt_dir) / "history.json"
     assert json.loads(copy.read_text()) == history  # the convenience copy
     copy.write_text(json.dumps(history[:2]))  # as if killed between checkpoint and copy
-    _, again = distill(q, s, progress=False)  # finished: loaded, not retrained
+    _, again = distill(s, cfg, 4, progress=False)  # finished: loaded, not retrained
     assert again == history
     copy.unlink()
-    assert distill(q, s, progress=False)[1] == history
+    assert distill(s, cfg, 4, progress=False)[1] == history

@@ -1,4 +1,4 @@
-"""The real-scale loading code (scflow.hub, scflow.text) on tiny random models of the SAME classes.
+"""The real-scale loading code (scflow.pretrained, scflow.text) on tiny random models of the SAME classes.
 
 Real weights cannot be downloaded here, so each test saves a tiny diffusers / transformers model
 with ``save_pretrained`` and loads it back through the project's loaders, exactly as a full
@@ -17,9 +17,10 @@ import pytest
 import torch
 from torch import nn
 
-from scflow import hub
+from scflow import pretrained
 from scflow.flow import f_theta
-from scflow.hub import (
+from scflow.nets import CONFIGS, VelocityNet, build_velocity_net
+from scflow.pretrained import (
     SD_LATENT_SCALE,
     WeightsUnavailableError,
     load_instaflow_unet,
@@ -29,7 +30,6 @@ from scflow.hub import (
     load_velocity_checkpoint,
     resolve_pretrained,
 )
-from scflow.nets import CONFIGS, VelocityNet, build_velocity_net
 from scflow.samplers import euler_sample
 from scflow.text import TextEncoder, check_text_width, offline_clip_tokenizer
 
@@ -203,10 +203,10 @@ def test_text_width_mismatch_refused(sd_folder, tokenizer):
 def test_missing_hub_weights_fail_fast_with_hint(empty_hf_cache, allow_download):
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError) as err:
-        load_instaflow_unet(hub.INSTAFLOW_09B_ID, allow_download=allow_download)
+        load_instaflow_unet(pretrained.INSTAFLOW_09B_ID, allow_download=allow_download)
     assert time.perf_counter() - start < 5
     msg = str(err.value)
-    assert f"hf download {hub.INSTAFLOW_09B_ID}" in msg and "--local-dir" in msg
+    assert f"hf download {pretrained.INSTAFLOW_09B_ID}" in msg and "--local-dir" in msg
     assert "unet" in msg and "`teacher`" in msg
     assert isinstance(err.value, FileNotFoundError)
 

@@ -25,8 +25,8 @@ def teacher_dir(tmp_path_factory):
 
 def _cfg(**kw):
     # RF/BI switch on at update 3: the resumed half crosses the warm-up boundary
-    fid = make_fidelity("code", student_lr=1e-3, disc_lr=1e-3, eval_decay=0.5)
-    return DistillConfig(fidelity=fid, batch_size=4, disc_width=8, warmup_rf=3, warmup_bi=3, **kw)
+    fidelity = make_fidelity("code", student_lr=1e-3, disc_lr=1e-3, eval_decay=0.5)
+    return DistillConfig(fidelity=fidelity, batch_size=4, disc_width=8, warmup_rf=3, warmup_bi=3, **kw)
 
 
 def _data():
@@ -129,3 +129,35 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.load(path, weights_only=True) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
+
+
+def test_train_resumable_continues_a_killed_run(teacher_dir, tmp_path):
+    """The notebooks' training call: killed after update 5, rerun, it continues from the last
+    checkpoint (update 4) and returns the history and weights of an uninterrupted run."""
+    from scflow.repro.experiment import train_resumable
+
+    cfg = _cfg(ckpt_every=2)
+    straight = _distiller(teacher_dir, cfg, ckpt_dir=str(tmp_path / "straight"))
+    (tmp_path / "straight").mkdir()
+    expected = train_resumable(straight, 6, progress=False)
+
+    folder = tmp_path / "killed"
+    folder.mkdir()
+    first = _distiller(teacher_dir, cfg, ckpt_dir=str(folder))
+    real_step = first.train_step
+
+    def dies_at_update_6():
+        if first.step_count == 5:
+            raise KeyboardInterrupt  # killed between two checkpoints
+        return real_step()
+
+    first.train_step = dies_at_update_6
+    with pytest.raises(KeyboardInterrupt):
+        train_resumable(first, 6, progress=False)
+    again = _distiller(teacher_dir, cfg, ckpt_dir=str(folder))
+    history = train_resumable(again, 6, progress=False)
+    assert history == expected and [h["step"] for h in history] == [1, 2, 3, 4, 5, 6]
+    a, b = _state(straight), _state(again)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    done = _distiller(teacher_dir, cfg, ckpt_dir=str(folder))
+    assert train_resumable(done, 6, progress=False) == expected and done.step_count == 6

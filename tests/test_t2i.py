@@ -19,8 +19,8 @@ import torch
 
 from scflow.distill import DistillConfig, LatentData
 from scflow.fidelity import make_fidelity
-from scflow.hub import WeightsUnavailableError, load_sd_pipeline_parts
 from scflow.nets import CONFIGS, build_velocity_net
+from scflow.pretrained import WeightsUnavailableError, load_sd_pipeline_parts
 from scflow.repro.params import ParameterError, resolve_notebook_params
 from scflow.t2i.captions import (
     DIGIT_WORDS,
@@ -75,10 +75,10 @@ def test_pipeline_distill_step_with_cfg_teacher_and_t2i_disc_then_sample(sd_part
     captions = ["a red car", "two dogs on grass", "", "a red car"]
     cond = text(captions)
     data = LatentData(torch.randn(4, 4, 8, 8), cond)
-    fid = make_fidelity("code", t2i=True, student_lr=1e-3, disc_lr=1e-3)
-    cfg = DistillConfig(fidelity=fid, batch_size=4, guidance=1.5, t_trunc=0.1, warmup_gan=0,
+    fidelity = make_fidelity("code", t2i=True, student_lr=1e-3, disc_lr=1e-3)
+    cfg = DistillConfig(fidelity=fidelity, batch_size=4, guidance=1.5, t_trunc=0.1, warmup_gan=0,
                         warmup_rf=0, warmup_bi=0)
-    disc = UNetEncoderDiscriminator(unet, fid.d_head)
+    disc = UNetEncoderDiscriminator(unet, fidelity.d_head)
     teacher_before = {k: v.clone() for k, v in unet.state_dict().items()}
     d = Distiller(unet, data, cfg, null_cond=text([""])[0], disc=disc, device="cpu")
     disc_before = [p.clone() for p in d.disc.parameters()]

@@ -10,14 +10,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scflow.hub import (
+from scflow.nets import CONFIGS
+from scflow.pretrained import (
     SCFLOW_T2I_SUBFOLDER,
     SD_LATENT_SCALE,
     WeightsUnavailableError,
     load_scflow_t2i_student,
     load_sd_pipeline_parts,
 )
-from scflow.nets import CONFIGS
 from scflow.t2i.sampling import render_prompts
 from scflow.text import TextEncoder, offline_clip_tokenizer
 

@@ -18,8 +18,10 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 | :mod:`~scflow.repro.presets` | every parameter and its value per preset (smoke, mini, celebahq256, gpu) |
 | :mod:`~scflow.repro.params` | resolving a notebook's parameters and their configuration hash |
 | :mod:`~scflow.repro.notebooks` | locating notebooks and their ``parameters`` cell |
-| :mod:`~scflow.repro.experiment` | a notebook's set-up: data, codec, teacher, cached distillation |
-| :mod:`~scflow.repro.student_notebook` | the shared sequence of notebooks 02-05 |
+| :mod:`~scflow.repro.configs` | notebook parameters -> the library's typed configs |
+| :mod:`~scflow.repro.methods` | the rows of Table 4 (their switches), defined once |
+| :mod:`~scflow.repro.experiment` | a notebook's set-up: data, codec, teacher; resumable, cached distillation |
+| :mod:`~scflow.repro.student` | the steps notebooks 02-05 share (one student of Table 4) |
 | :mod:`~scflow.repro.t2i_experiment` | notebook 08's set-up (text-to-image miniature) |
 | :mod:`~scflow.repro.budget` | the training-budget study (notebook 09) |
 | :mod:`~scflow.repro.results` | result CSVs with their configuration hash and digest, figures |
@@ -30,6 +32,7 @@ files, and the notebooks drive this package (core <- repro <- notebooks).
 | :mod:`~scflow.repro.sample_figures` | sample grids from samples files (rows = methods, columns = NFE) |
 | :mod:`~scflow.repro.units` | our numbers per unit: a training seed and a draw of the evaluation bank |
 | :mod:`~scflow.repro.paired` | the interval of a paired mean difference (over seeds, else draws) |
+| :mod:`~scflow.repro.committed` | a run's committed numbers beside the paper's (notebooks' "What to see") |
 | :mod:`~scflow.repro.tables` | results and the paper's numbers (``data/``) as comparable tables |
 | :mod:`~scflow.repro.claim_spec` | what a claim is: two quantities read off the tables |
 | :mod:`~scflow.repro.claim_rules` | how a claim is judged: paired differences and their interval |

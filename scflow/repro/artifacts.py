@@ -34,7 +34,7 @@ def export_artifacts(preset: str, dest: Path | None = None) -> Path:
     p = preset_values(preset)
     with record_entries() as used:
         s = prepare(p, progress=False)
-        make_extractor(s.p, s.device)
+        make_extractor(p, s.device)
     entries: dict[str, dict[str, str]] = {}
     dest.mkdir(parents=True, exist_ok=True)
     for src in dict.fromkeys(used):  # in order, once each

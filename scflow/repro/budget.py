@@ -13,6 +13,7 @@ than the reported tables), never the reported numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -20,23 +21,18 @@ from typing import Any
 
 import torch
 
+from scflow.distill import DistillConfig
 from scflow.evaluate import evaluate_nfe
+from scflow.repro.configs import distill_config
 from scflow.repro.experiment import Setup, distill, snapshot_path
-
-# The switches that define the rows of Table 4 (notebooks 02-05); everything else is shared.
-TABLE4_METHODS: dict[str, dict[str, float]] = {
-    "cd": {"t_trunc": 0.0, "lambda_gan": 0.0, "lambda_rf": 0.0, "lambda_bi": 0.0},
-    "gan": {"lambda_rf": 0.0, "lambda_bi": 0.0},
-    "rf": {"lambda_bi": 0.0},
-    "scflow": {},
-}
+from scflow.repro.methods import table4_method
 
 
-def method_switches(method: str, lr: float) -> dict[str, Any]:
-    """Table 4 switches of ``method`` plus the student and discriminator learning rate ``lr``."""
-    if method not in TABLE4_METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(TABLE4_METHODS)}")
-    return {**TABLE4_METHODS[method], "student_lr": float(lr), "disc_lr": float(lr)}
+def study_config(p: Mapping[str, Any], method: str, lr: float) -> DistillConfig:
+    """Algorithm 1 for the Table 4 row ``method`` (:data:`scflow.repro.methods.TABLE4`) with
+    the student and the discriminator at learning rate ``lr``; the rest from ``p``."""
+    return distill_config({**p, "student_lr": float(lr), "disc_lr": float(lr)},
+                          table4_method(method))
 
 
 def budget_curve(p: Mapping[str, Any], s: Setup, method: str, lr: float,
@@ -49,8 +45,8 @@ def budget_curve(p: Mapping[str, Any], s: Setup, method: str, lr: float,
     resumable like every distillation.
     """
     checkpoints = sorted(set(int(k) for k in checkpoints))
-    q = {**p, "distill_steps": checkpoints[-1]}
-    d, _ = distill(q, s, method_switches(method, lr), progress=progress, snapshots=checkpoints)
+    d, _ = distill(s, study_config(p, method, lr), checkpoints[-1], progress=progress,
+                   snapshots=checkpoints)
     net = d.eval_ema
     rows: list[dict[str, Any]] = []
     for k in checkpoints:
@@ -64,13 +60,11 @@ def budget_curve(p: Mapping[str, Any], s: Setup, method: str, lr: float,
 def seconds_per_update(p: Mapping[str, Any], s: Setup, method: str, lr: float,
                        updates: int = 20, warmup: int = 3) -> float:
     """Measured wall seconds of one update of ``method`` (all its loss terms active) here."""
-    from scflow.distill import LatentData, config_from_params
     from scflow.trainer import Distiller
 
-    q = {**s.p, **p, **method_switches(method, lr), "warmup_gan": 0, "warmup_rf": 0,
-         "warmup_bi": 0}
-    d = Distiller(s.teacher, LatentData(s.latents, None), config_from_params(q, seed=q["seed"]),
-                  device=q["device"])
+    cfg = dataclasses.replace(study_config(p, method, lr), warmup_gan=0, warmup_rf=0,
+                              warmup_bi=0)
+    d = Distiller(s.teacher, s.train_data, cfg, device=s.device)
     for _ in range(warmup):
         d.train_step()
     start = time.perf_counter()

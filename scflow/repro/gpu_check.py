@@ -70,15 +70,16 @@ def time_updates(arch: str, sample_size: int, mixed_precision: str, steps: int,
     from scflow.fidelity import make_fidelity
     from scflow.flops import count_flops, matmul_peak
     from scflow.nets import build_velocity_net
+    from scflow.repro.methods import TABLE4
     from scflow.trainer import Distiller
 
     torch.manual_seed(0)
     teacher = build_velocity_net(arch, sample_size=sample_size)
     data = LatentData(torch.randn(256, 4, sample_size, sample_size))
-    fid = make_fidelity("paper")
-    off = {} if full else {"lambda_gan": 0.0, "lambda_rf": 0.0, "lambda_bi": 0.0}
-    cfg = DistillConfig(fidelity=fid, batch_size=batch, mixed_precision=mixed_precision,
-                        warmup_rf=0, warmup_bi=0, **off)
+    method = TABLE4["scflow" if full else "cd"]
+    cfg = DistillConfig(fidelity=make_fidelity("paper"), batch_size=batch,
+                        mixed_precision=mixed_precision, warmup_rf=0, warmup_bi=0,
+                        **method.switches)
     d = Distiller(teacher, data, cfg, device=device, compile=compile)
     cuda = device == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -133,7 +134,10 @@ def run_checks(args: argparse.Namespace, device: str = "cuda",
     ``device="cpu"`` (with tiny sizes) runs the same code path without a GPU, for tests.
     ``timings`` (if given) receives one row per timed update for :func:`timing_table`.
     """
-    from scflow.repro.experiment import distill, fixed_noise, make_extractor, prepare
+    from scflow.evaluate import bank_noise
+    from scflow.repro.configs import distill_config
+    from scflow.repro.experiment import distill, make_extractor, prepare
+    from scflow.repro.methods import TABLE4
     from scflow.repro.presets import preset_values
 
     rows: list[tuple[str, bool, float, str]] = []
@@ -159,7 +163,7 @@ def run_checks(args: argparse.Namespace, device: str = "cuda",
     def teacher() -> tuple[bool, str]:
         s = state["s"] = prepare(p, progress=False)
         state["ex"] = make_extractor(p, s.device)
-        state["z1"] = fixed_noise(p["n_eval"], s.latent_shape, 0)
+        state["z1"] = bank_noise(0, p["n_eval"], s.latent_shape)
         on_gpu = next(s.teacher.parameters()).device.type == device
         fid = _fid_row(s.teacher, s, state["ex"], state["z1"], nfes)
         return on_gpu and _finite(fid.values()), f"on {s.device}, FID {_fmt(fid)}"
@@ -168,7 +172,8 @@ def run_checks(args: argparse.Namespace, device: str = "cuda",
     for mp in ("no", "bf16"):
         def student(mp: str = mp) -> tuple[bool, str]:
             s = state["s"]
-            d, hist = distill({**p, "mixed_precision": mp}, s, progress=False)
+            cfg = distill_config({**p, "mixed_precision": mp}, TABLE4["scflow"])
+            d, hist = distill(s, cfg, args.student_steps, progress=False)
             losses = [v for h in hist for k, v in h.items() if k != "step"]
             fid = _fid_row(d.eval_ema, s, state["ex"], state["z1"], nfes)
             on_gpu = next(d.student.parameters()).device.type == device

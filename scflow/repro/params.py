@@ -17,7 +17,14 @@ from typing import Any
 from scflow.cache import config_hash
 from scflow.repro.notebooks import notebook_path, parameters_cell
 from scflow.repro.paramspec import NO_NEUTRAL, ParameterError, short_repr
-from scflow.repro.presets import PARAMS, PRESET_KEYS_NOT_READ, PRESET_NAMES, PRESETS, preset_values
+from scflow.repro.presets import (
+    FIDELITY_SWITCHES,
+    PARAMS,
+    PRESET_KEYS_NOT_READ,
+    PRESET_NAMES,
+    PRESETS,
+    preset_values,
+)
 from scflow.repro.results import RUNNER_ENV
 
 # A run's name becomes a file name (results/<preset>/<run_name>.csv, runs/<preset>/...): no
@@ -42,12 +49,15 @@ class RunParams(dict):
     runner and :mod:`scflow.repro.results` use it to skip runs whose results already exist.
     """
 
-    def __init__(self, notebook: str, values: Mapping[str, Any]) -> None:
+    def __init__(self, notebook: str, values: Mapping[str, Any],
+                 explicit: Iterable[str] = ()) -> None:
         super().__init__(values)
         self.notebook = notebook
+        self.explicit = frozenset(explicit)
+        """The names the run sets on purpose (a run file's keys); see :func:`resolve_notebook_params`."""
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "notebook":  # copy/pickle probe before __init__
+        if name.startswith("__") or name in ("notebook", "explicit"):  # copy/pickle probe
             raise AttributeError(name)
         try:
             return self[name]
@@ -89,7 +99,7 @@ class RunParams(dict):
         spec = tuple(merged.get(k) for k in ("dataset", "data_dir", "data_limit"))
         memo = self.__dict__.setdefault("_data_fingerprints", {})
         if spec not in memo:
-            memo[spec] = data_fingerprint(merged)
+            memo[spec] = data_fingerprint(spec[0], spec[1] or "", spec[2] or 0)
         return memo[spec]
 
 
@@ -126,6 +136,10 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
       (``values["preset"]``, ``"mini"`` when absent);
     - any other value is an explicit override and is kept.
 
+    The paper-vs-code switches (:data:`scflow.repro.presets.FIDELITY_SWITCHES`) follow
+    ``fidelity``: a run whose ``fidelity`` is not the preset's gets the "from fidelity" value,
+    hence the chosen side's, of every switch that follows the preset.
+
     The runner knows which keys a run file sets and passes them as ``explicit`` (to the kernel
     through ``$SCFLOW_EXPLICIT_PARAMS``, read when ``explicit`` is None), so under the runner
     every override is honoured. With plain papermill, list the names in that variable to keep a
@@ -151,11 +165,16 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
     if errors:
         raise ParameterError("\n".join(errors))
     mini, chosen = PRESETS["mini"], preset_values(preset)
+    follows_preset = {name for name, value in values.items()
+                      if name != "preset" and name not in explicit and name in mini
+                      and _same(value, mini[name])}
+    other_side = "fidelity" in values and values["fidelity"] != chosen["fidelity"]
     resolved: dict[str, Any] = {}
     for name, value in values.items():
-        if name != "preset" and name not in explicit and name in mini \
-                and _same(value, mini[name]):
+        if name in follows_preset:
             value = chosen[name]
+            if other_side and name in FIDELITY_SWITCHES:
+                value = FIDELITY_SWITCHES[name]
         try:
             resolved[name] = PARAMS[name].check(name, value)
         except ParameterError as err:
@@ -164,7 +183,7 @@ def resolve_notebook_params(notebook: str, values: Mapping[str, Any],
         raise ParameterError("\n".join(errors))
     if resolved.get("run_name") == "":
         resolved["run_name"] = notebook
-    return RunParams(notebook, resolved)
+    return RunParams(notebook, resolved, explicit)
 
 
 def unknown_name_message(name: str, valid: Iterable[str], where: str = "PARAMS") -> str:

@@ -79,8 +79,9 @@ PARAMS: dict[str, Param] = {
     "classifier_steps": Param(int, "training steps of the digits feature classifier", ge=1),
     "n_show": Param(int, "samples shown per row in figures", ge=1, le=64),
     # --- distillation (scflow.distill; paper-vs-code switches in scflow.fidelity) ----------------
-    # Convention: '' (strings) and 0 (learning rates) mean "take it from `fidelity`"; every other
-    # value is explicit. `scflow.distill.config_from_params` builds the DistillConfig.
+    # Convention: '' (strings) and 0 (learning rates, eval_ema_decay) mean "take it from
+    # `fidelity`" (FIDELITY_SWITCHES below); every other value is explicit.
+    # `scflow.repro.configs.distill_config` builds the DistillConfig.
     "fidelity": Param(str, "'paper' or 'code': default of every paper-vs-code switch "
                            "(docs/METHOD.md §3)", choices=("paper", "code")),
     "distance": Param(str, "distance d of L_CD and L_BI: '' = from fidelity, 'l2' (paper) or "
@@ -100,8 +101,8 @@ PARAMS: dict[str, Param] = {
     "warmup_rf": Param(int, "N_RF: L_RF from update N_RF on", ge=0),
     "warmup_bi": Param(int, "N_BI: L_BI from update N_BI on", ge=0),
     "target_ema_decay": Param(float, "decay mu of the target EMA (paper and code: 0.9)", ge=0, lt=1),
-    "eval_ema_decay": Param(float, "decay of the evaluation EMA (code: 0.9999; scale it with "
-                                   "run length)", ge=0, lt=1),
+    "eval_ema_decay": Param(float, "decay of the evaluation EMA; 0 = from fidelity (0.9 | "
+                                   "0.9999; scale it with run length)", ge=0, lt=1),
     "student_lr": Param(float, "student AdamW learning rate; 0 = from fidelity (1e-5 | 2e-5)", ge=0),
     "disc_lr": Param(float, "discriminator AdamW learning rate; 0 = from fidelity (1e-5 | 1e-4)",
                      ge=0),
@@ -122,6 +123,16 @@ PARAMS: dict[str, Param] = {
     "ckpt_every": Param(int, "write a distillation checkpoint every this many updates (0 = at "
                              "the end only)", ge=0),
 }
+
+FIDELITY_SWITCHES: dict[str, Any] = {
+    "distance": "", "time_sampling": "", "trunc_rule": "", "eval_ema_decay": 0.0,
+    "student_lr": 0.0, "disc_lr": 0.0, "d_head": "",
+}
+"""The paper-vs-code switches among the parameters (README "fidelity switches"), each with its
+"from fidelity" value. A preset's values of them belong to the preset's own ``fidelity`` side
+(``mini`` keeps its evaluation EMA and learning rates scaled to its run length); a run that
+picks the other side gets the other side's value of every switch it does not set itself
+(:func:`scflow.repro.params.resolve_notebook_params`)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "mini": {
@@ -147,7 +158,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "class_cond": False,
         "cond_drop": 0.1,
         "guidance": 1.0,
-        "nfe_list": [1, 2, 4, 8, 16, 25],
+        "nfe_list": [1, 2, 4, 8, 16],
         "n_eval": 1000,
         "eval_draws": 5,
         "teacher_heun_nfe": [24, 100],
@@ -287,7 +298,7 @@ for _name, _values in _BASELINE_PRESETS.items():
 # 1-RF teacher 1000 updates, one reflow round on 1000 pairs of 25 Euler steps (500 updates),
 # 200 distillation updates per student (warm-ups of L_RF / L_BI scaled to 50). The real T2I run
 # (paper: 18k iterations from InstaFlow's 2-RF, COCO prompts) has no preset here: its parts
-# are the library functions of scflow/t2i and scflow.hub.load_sd_pipeline_parts.
+# are the library functions of scflow/t2i and scflow.pretrained.load_sd_pipeline_parts.
 PARAMS.update({
     "t2i_arch": Param(str, "text-conditional velocity-net config (scflow.nets.CONFIGS)",
                       choices=("cond_unet_tiny", "cond_unet_small", "cond_unet_mini")),
@@ -338,6 +349,18 @@ PARAMS.update({
                      choices=("no", "torch"), neutral="no"),
 })
 PRESETS["mini"]["compile"] = "no"
+# - threads: the CPU threads of torch and BLAS in a notebook's kernel. The runner gives each
+#   notebook one thread (`make reproduce`: two notebooks at once on the 2-core CPU), and a
+#   reduction split over another number of threads can differ in its last bits, so a kernel left
+#   at its default (JupyterLab: every core) would not reproduce a committed row exactly. Every
+#   notebook that trains or evaluates pins its kernel to `threads` right after checking its
+#   parameters (scflow.repro.experiment.pin_threads); 1 is neutral, so the parameter left every
+#   committed hash unchanged.
+PARAMS.update({
+    "threads": Param(int, "CPU threads of torch and BLAS in this notebook's kernel (the runner's "
+                          "one per notebook: the committed results)", ge=1, neutral=1),
+})
+PRESETS["mini"]["threads"] = 1
 PRESETS["gpu"] = {
     "preset": "gpu",
     "device": "cuda",
@@ -437,7 +460,7 @@ _STUDY_PRESETS: dict[str, dict[str, Any]] = {
 }
 for _name, _values in _STUDY_PRESETS.items():
     PRESETS[_name].update(_values)
-# The study sets the update count and both learning rates itself (scflow.repro.budget.method_switches,
+# The study sets the update count and both learning rates itself (scflow.repro.budget.study_config,
 # budget_curve) and never runs the Table 3 baseline, so the preset's values of those keys are not
 # part of its configuration hash: choosing the miniature's budget from the study (and writing it
 # into the preset) does not invalidate the study that chose it.

@@ -221,18 +221,20 @@ class ResultsWriter:
                     if v is not None})
         self.rows.append(row)
 
-    def add_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Record metric rows as :func:`scflow.evaluate.evaluate_bank` returns them."""
-        for r in rows:
-            self.add(r["metric"], r["value"], method=r["method"], nfe=r.get("nfe"),
-                     n_samples=r.get("n_samples"), draw=r.get("draw"))
-
     def code_meta(self) -> dict[str, str]:
         """``code_version`` and ``torch_threads`` of this run: those of every student it trained
         or resumed (earlier code first, :mod:`scflow.provenance`), then this process's."""
         segs = [*provenance.seen_since(self._lineage_mark), provenance.current_segment(0, 0)]
         return {"code_version": provenance.join_unique(s["code"] for s in segs),
                 "torch_threads": provenance.join_unique(s["threads"] for s in segs)}
+
+    def add_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Record metric rows as the library returns them (e.g. :func:`scflow.evaluate.score_nfe`,
+        :func:`scflow.evaluate.evaluate_bank`: ``metric, value, method``, optional ``nfe, step,
+        n_samples, draw``)."""
+        for r in rows:
+            self.add(r["metric"], r["value"], method=r["method"], nfe=r.get("nfe"),
+                     step=r.get("step"), n_samples=r.get("n_samples"), draw=r.get("draw"))
 
     def write(self) -> Path:
         """Write every row to :attr:`path` atomically and return it."""

@@ -15,7 +15,6 @@ Rows of Tables 1-2 in miniature (method names in the CSV):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,20 +26,18 @@ from torch import Tensor
 from scflow.autoencoder import LatentCodec, ae_cache_config, get_codec, latent_space_key
 from scflow.baselines import distill_loss, train_on_pairs
 from scflow.cache import cached
-from scflow.data import ImageSet
-from scflow.fidelity import make_fidelity
+from scflow.data import ImageSet, load_images
+from scflow.distill import DistillConfig
 from scflow.flow import guided
 from scflow.nets import CONFIGS, VelocityNet
-from scflow.repro.experiment import load_data, resolve_device
+from scflow.repro.configs import autoencoder_config, data_config
+from scflow.repro.experiment import resolve_device
 from scflow.t2i.captions import TEMPLATES, digit_captions
 from scflow.t2i.teacher import build_text_teacher, reflow, reflow_pairs, train_text_flow
 from scflow.text import TextEncoder, tiny_clip_text_encoder
 
-METHODS: dict[str, dict[str, Any]] = {
-    "cd": {"t_trunc": 0.0, "lambda_gan": 0.0, "lambda_rf": 0.0, "lambda_bi": 0.0},
-    "scflow": {},
-}
-"""Distillation methods: switches that override the notebook's parameters (as in 02-05)."""
+STUDENTS = ("cd", "scflow")
+"""The distilled students: Table 4's CD and SCFlow rows (:data:`scflow.repro.methods.TABLE4`)."""
 
 
 @dataclass
@@ -89,7 +86,8 @@ def _text_key(p: dict[str, Any]) -> dict[str, Any]:
 def teacher_key(p: dict[str, Any]) -> dict[str, Any]:
     """What the 1-RF text teacher depends on."""
     keys = ("t2i_teacher_steps", "teacher_batch", "teacher_lr", "teacher_ema", "cond_drop", "seed")
-    return {"kind": "t2i_teacher", "latents": ae_cache_config(p), "text": _text_key(p),
+    latents = ae_cache_config(autoencoder_config(p), data_config(p))
+    return {"kind": "t2i_teacher", "latents": latents, "text": _text_key(p),
             "arch": p["t2i_arch"], "arch_definition": CONFIGS[p["t2i_arch"]], "ema": "warmup",
             **{k: p[k] for k in keys}}
 
@@ -102,14 +100,16 @@ def reflow_key(p: dict[str, Any]) -> dict[str, Any]:
 
 def prepare_t2i(p: dict[str, Any], progress: bool = True) -> T2ISetup:
     """Digits -> latents (notebook 01's cache) -> captions -> 1-RF teacher -> 2-RF teacher."""
-    if p["dataset"] != "digits":
-        raise ValueError("the text-to-image miniature captions the digits: dataset must be 'digits'")
+    if p["dataset"] not in ("mnist", "digits"):
+        raise ValueError("the text-to-image miniature captions the digits: dataset must be "
+                         "'mnist' or 'digits'")
     device = resolve_device(p["device"])
-    data = load_data(p)
-    codec, ae_hit = get_codec(p, data.images, progress=progress)
+    data_cfg, ae_cfg = data_config(p), autoencoder_config(p)
+    data = load_images(data_cfg)
+    codec, ae_hit = get_codec(ae_cfg, data_cfg, data.images, progress=progress)
     codec.vae.to(device)
-    lat_cfg = {"kind": "latents", "codec": latent_space_key(p),
-               "latent_scale": p["latent_scale"], "n": len(data)}  # == experiment.prepare's key
+    lat_cfg = {"kind": "latents", "codec": latent_space_key(ae_cfg, data_cfg),
+               "latent_scale": ae_cfg.latent_scale, "n": len(data)}  # == experiment.prepare's key
     lat_dir, lat_hit = cached("latents", lat_cfg, lambda d: torch.save(
         codec.encode(data.images), d / "latents.pt"))
     latents = torch.load(lat_dir / "latents.pt")
@@ -151,26 +151,11 @@ def _load(d: Path, device: str) -> VelocityNet:
     return VelocityNet.load(d / "net").to(device).eval().requires_grad_(False)
 
 
-def t2i_distill_config(q: dict[str, Any]) -> Any:
-    """:func:`scflow.distill.config_from_params` with the T2I defaults of the ``fidelity`` side.
-
-    ``d_head = ""`` takes the T2I value of the side (paper: logit; code: sigmoid_softplus);
-    the teacher's CFG scale is ``t2i_guidance`` (code: 1.5).
-    """
-    from scflow.distill import config_from_params
-
-    q = {**q, "guidance": q["t2i_guidance"], "distill_steps": q["t2i_distill_steps"],
-         "warmup_rf": q["t2i_warmup_rf"], "warmup_bi": q["t2i_warmup_bi"]}
-    cfg = config_from_params(q, seed=q["seed"])
-    if not q["d_head"]:
-        t2i_head = make_fidelity(q["fidelity"], t2i=True).d_head
-        cfg = dataclasses.replace(cfg, fidelity=dataclasses.replace(cfg.fidelity, d_head=t2i_head))
-    return cfg
-
-
-def distill_t2i(p: dict[str, Any], s: T2ISetup, method: str, progress: bool = True
+def distill_t2i(cfg: DistillConfig, method: str, s: T2ISetup, steps: int, progress: bool = True
                 ) -> tuple[VelocityNet, list[dict[str, float]], bool]:
-    """Algorithm 1 from the 2-RF teacher (CFG teacher, T2I discriminator); cached when done.
+    """Algorithm 1 with ``cfg`` from the 2-RF teacher (CFG teacher, T2I discriminator) for
+    ``steps`` updates; cached when done. ``cfg`` is the text-to-image config of the Table 4 row
+    ``method`` (:func:`scflow.repro.configs.distill_config` with ``t2i=True``).
 
     Returns ``(eval_ema, history, hit)``.
     """
@@ -178,17 +163,15 @@ def distill_t2i(p: dict[str, Any], s: T2ISetup, method: str, progress: bool = Tr
     from scflow.t2i.discriminator import UNetEncoderDiscriminator
     from scflow.trainer import Distiller
 
-    q = {**s.p, **p, **METHODS[method]}
-    cfg = t2i_distill_config(q)
     key = {"kind": "t2i_distill", "method": method, "teacher": reflow_key(s.p),
-           "cfg": cfg.as_dict(), "steps": q["t2i_distill_steps"]}
+           "cfg": cfg.as_dict(), "steps": steps}
 
     def build(d: Path) -> None:
         disc = (UNetEncoderDiscriminator(s.teacher, cfg.fidelity.d_head)
                 if cfg.lambda_gan > 0 else None)
         dist = Distiller(s.teacher, LatentData(s.latents, s.cond), cfg, null_cond=s.null,
-                         disc=disc, device=q["device"])
-        history = dist.train(q["t2i_distill_steps"], progress=progress)
+                         disc=disc, device=s.p["device"])
+        history = dist.train(steps, progress=progress)
         dist.eval_ema.cpu().save(d / "net")
         (d / "history.json").write_text(json.dumps(history))
 
