@@ -33,6 +33,7 @@ flash / memory-efficient kernels on a GPU); there is no switch for it.
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +112,8 @@ class LossReader:
         if ckpt_every % every:  # a checkpoint then falls on a read: the history misses nothing
             raise ValueError(f"ckpt_every ({ckpt_every}) must be a multiple of speed.log_every "
                              f"({every})")
-        self.owner, self.every = owner, every
+        # a weak reference: the Distiller owns this reader, not the other way round (no cycle)
+        self._owner, self.every = weakref.ref(owner), every
         self._pending: list[tuple[int, list[str], Tensor]] = []
         self._saved: dict[str, Any] | None = None
 
@@ -163,7 +165,7 @@ class LossReader:
 
     # --- the trained state that a rollback restores --------------------------------------------
     def _save_state(self) -> dict[str, Any]:
-        d = self.owner
+        d = self._owner()
         nets = {name: getattr(d, name) for name in ("student", "target", "eval_ema", "disc")}
         return {"step": d.step_count, "history": len(d.history), "lineage": copy.deepcopy(d.lineage),
                 "nets": {k: {n: t.detach().clone() for n, t in m.state_dict().items()}
@@ -172,7 +174,7 @@ class LossReader:
                          for k in ("opt", "d_opt") if getattr(d, k) is not None}}
 
     def _restore_state(self) -> int:
-        d, saved = self.owner, self._saved
+        d, saved = self._owner(), self._saved
         assert saved is not None, "a pending update always has a saved state"
         for name, sd in saved["nets"].items():
             getattr(d, name).load_state_dict(sd)

@@ -118,10 +118,9 @@ def test_verify_reruns_a_committed_smoke_run(tmp_path, monkeypatch, capsys):
     rows = list(csv.DictReader(open(path, newline="")))
     i = next(i for i, r in enumerate(rows) if r["metric"] == "fid" and r["nfe"] == "2")
     rows[i]["value"] = repr(float(rows[i]["value"]) * (1 + 1e-12))
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    # resealed: a committed file that is intact, but holds another value than this code computes
+    header = [c for c in rows[0] if c != "digest"]
+    path.write_bytes(sealed_csv(header, [[r[c] for c in header] for r in rows]))
     assert runner.main(["--verify", yaml, "--preset", "smoke"]) == 1
     out = capsys.readouterr().out
     assert "table4_cd fid: 1 of 5 values differ" in out and "NOT verified" in out
