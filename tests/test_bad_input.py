@@ -177,9 +177,15 @@ def test_the_plan_states_each_runs_estimate(env, capsys):
     assert main(env / "yml", "--dry-run") == 0
     assert "estimate ~" in capsys.readouterr().out
     p = preset_values("mini")
-    base = estimate_seconds(NB, p)
-    assert 60 < base < 3600  # 2,000 updates at 0.31 s plus an evaluation: about 12 min
-    assert estimate_seconds(NB, {**p, "distill_steps": 4000}) > 1.9 * base - 60
+
+    def estimate(**changes):
+        return estimate_seconds(NB, {**p, **changes})
+
+    assert 60 < estimate() < 3600  # the preset's updates plus an evaluation on the bank
+    per_2000 = estimate(distill_steps=4000) - estimate(distill_steps=2000)
+    assert per_2000 > 300  # the updates' share: linear in their number
+    assert estimate(distill_steps=6000) - estimate(distill_steps=4000) == pytest.approx(per_2000)
+    assert estimate(eval_draws=10) > estimate(eval_draws=5)  # each draw is scored
 
 
 def test_a_folder_of_one_image_is_refused_before_training(tmp_path):

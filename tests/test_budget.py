@@ -1,4 +1,4 @@
-"""The training-budget study: snapshots equal shorter runs, the cost model, the selection rule."""
+"""The training-budget study: snapshots equal shorter runs, schedules, the cost model, the rule."""
 
 from __future__ import annotations
 
@@ -12,28 +12,46 @@ from scflow.repro.experiment import distill, prepare, snapshot_path
 from scflow.repro.presets import preset_values
 
 
-def _rows(method, lr, step, fids):
-    return [{"metric": "fid", "value": v, "method": method, "lr": lr, "step": step, "nfe": n}
-            for n, v in zip((1, 2, 4), fids, strict=True)]
+def _rows(method, schedule, step, fids, draw=0):
+    return [{"metric": "fid", "value": v, "method": method, "schedule": schedule, "step": step,
+             "nfe": n, "draw": draw} for n, v in zip((1, 2, 4), fids, strict=True)]
 
 
-def test_select_setting_averages_methods_and_breaks_ties_low():
-    rows = (_rows("cd", 1e-4, 100, [10, 10, 10]) + _rows("scflow", 1e-4, 100, [10, 10, 10])
-            + _rows("cd", 2e-5, 100, [20, 20, 20]) + _rows("scflow", 2e-5, 100, [5, 5, 5])
-            + _rows("cd", 1e-4, 50, [1, 1, 1]))  # another budget: ignored
-    # geometric means: 1e-4 -> 10, 2e-5 -> sqrt(20 * 5) = 10: a tie, the smaller rate wins
-    assert budget.select_setting(rows, 100, (1, 2, 4)) == 2e-5
-    rows[0]["value"] = 5.0  # 1e-4 now better by far more than 2%
-    assert budget.select_setting(rows, 100, (1, 2, 4)) == 1e-4
+def test_select_setting_averages_methods_and_breaks_ties_to_the_smaller_budget():
+    rows = (_rows("cd", "cosine", 100, [10, 10, 10]) + _rows("scflow", "cosine", 100, [10, 10, 10])
+            + _rows("cd", "constant", 100, [20, 20, 20])
+            + _rows("scflow", "constant", 100, [5, 5, 5])
+            + _rows("cd", "constant", 50, [10, 10, 10]) + _rows("scflow", "constant", 50, [10, 10, 10])
+            + _rows("cd", "constant", 400, [1, 1, 1]) + _rows("scflow", "constant", 400, [1, 1, 1]))
+    # geometric means 10 for every setting at 50 and 100 updates (400 is over the time limit):
+    # a tie, the smallest budget wins
+    assert budget.select_setting(rows, [50, 100], (1, 2, 4)) == ("constant", 50)
+    # at one budget, cosine and constant tied: the authors' constant schedule wins
+    assert budget.select_setting(rows, [100], (1, 2, 4)) == ("constant", 100)
+    rows[0]["value"] = 5.0  # cosine at 100 now better by far more than 2%
+    assert budget.select_setting(rows, [50, 100], (1, 2, 4)) == ("cosine", 100)
+    assert budget.select_setting(rows, [50, 100, 400], (1, 2, 4)) == ("constant", 400)
     with pytest.raises(ValueError, match="no study rows"):
-        budget.select_setting(rows, 7, (1, 2, 4))
+        budget.select_setting(rows, [7], (1, 2, 4))
 
 
-def test_mean_log_fid_needs_every_nfe():
-    assert budget.mean_log_fid(_rows("cd", 1.0, 1, [1, math.e, math.e ** 2]), (1, 2, 4)) == \
-        pytest.approx(1.0)
-    with pytest.raises(ValueError, match="one FID per NFE"):
-        budget.mean_log_fid(_rows("cd", 1.0, 1, [1, 2, 3]), (1, 2, 4, 8))
+def test_mean_log_fid_averages_draws_first_and_needs_every_nfe():
+    rows = _rows("cd", "constant", 1, [1, math.e, math.e ** 2], draw=0) + \
+        _rows("cd", "constant", 1, [1, math.e, math.e ** 2], draw=1)
+    assert budget.mean_log_fid(rows, (1, 2, 4)) == pytest.approx(1.0)
+    two = _rows("cd", "constant", 1, [1, 1, 1], draw=0) + _rows("cd", "constant", 1, [3, 3, 3], 1)
+    assert budget.mean_log_fid(two, (1, 2, 4)) == pytest.approx(math.log(2.0))  # log of the mean
+    with pytest.raises(ValueError, match="every NFE"):
+        budget.mean_log_fid(_rows("cd", "constant", 1, [1, 2, 3]), (1, 2, 4, 8))
+
+
+def test_paired_gap_pairs_by_draw():
+    rows = [{"metric": "fid", "method": m, "nfe": 1, "draw": k, "value": v + off}
+            for k, off in enumerate([0.0, 30.0, -10.0]) for m, v in (("a", 12.0), ("b", 10.0))]
+    mean, se, n = budget.paired_gap(rows, {"method": "a"}, {"method": "b"})
+    assert (mean, se, n) == (pytest.approx(2.0), pytest.approx(0.0), 3)  # the draw offsets cancel
+    with pytest.raises(ValueError, match="no common draws"):
+        budget.paired_gap(rows, {"method": "a"}, {"method": "c"})
 
 
 def test_grid_wall_minutes():
@@ -41,49 +59,64 @@ def test_grid_wall_minutes():
     assert budget.grid_wall_minutes(100, 0.6, 10, 50.0, 60.0) == pytest.approx(35.0)
 
 
-def test_study_config_moves_discriminator_lr_with_student():
-    cfg = budget.study_config(preset_values("smoke"), "cd", 1e-4)
-    assert (cfg.fidelity.student_lr, cfg.fidelity.disc_lr) == (1e-4, 1e-4)
+def test_study_config_sets_the_schedule_and_the_row():
+    p = preset_values("smoke")
+    cfg = budget.study_config(p, "cd", "constant", 40)
     assert (cfg.t_trunc, cfg.lambda_gan, cfg.lambda_rf, cfg.lambda_bi) == (0.0, 0.0, 0.0, 0.0)
+    assert (cfg.lr_schedule, cfg.total_steps, cfg.fidelity.eval_decay) == ("constant", 0, 0.99)
+    cos = budget.study_config(p, "scflow", "cosine", 40)
+    assert (cos.lr_schedule, cos.total_steps, cos.eval_ema_warmup) == ("cosine", 40, True)
+    assert cos.fidelity.eval_decay == 0.999
+    assert budget.one_curve("constant") and not budget.one_curve("cosine")
     with pytest.raises(ValueError, match="unknown method"):
-        budget.study_config(preset_values("smoke"), "lcm", 1e-4)
+        budget.study_config(p, "lcm", "constant", 4)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        budget.study_config(p, "cd", "step", 4)
 
 
 @pytest.mark.slow
 def test_snapshot_equals_shorter_run(one_thread):
     p = preset_values("smoke")
     s = prepare(p, progress=False)
-    cfg = budget.study_config({**p, "ckpt_every": 0}, "scflow", 1e-4)
+    cfg = budget.study_config({**p, "ckpt_every": 0}, "scflow", "constant", 4)
     long, _ = distill(s, cfg, 4, progress=False, snapshots=[2, 4])
-    short, _ = distill(s, cfg, 2, progress=False)
+    short, _ = distill(s, budget.study_config({**p, "ckpt_every": 0}, "scflow", "constant", 2), 2,
+                       progress=False)
     snap = torch.load(snapshot_path(long.ckpt_dir, 2))
     for k, v in short.eval_ema.state_dict().items():
         assert torch.equal(snap[k], v), k
     assert not torch.equal(torch.load(snapshot_path(long.ckpt_dir, 4))[k], v)
     with pytest.raises(ValueError, match="outside"):
         distill(s, cfg, 4, progress=False, snapshots=[5])
+    # a decaying schedule ends at its run's last update: a config for another length is refused
+    with pytest.raises(ValueError, match="ends at update 4"):
+        distill(s, budget.study_config(p, "scflow", "cosine", 4), 2, progress=False)
 
 
-def test_study_hash_ignores_only_preset_keys_it_never_reads(monkeypatch):
-    """The study sets updates and both learning rates itself: the preset's values of those keys
-    (and the baseline's) are outside its hash, and its students do not depend on them; any
-    other preset value still invalidates it."""
+def test_hashes_ignore_only_preset_keys_their_notebook_never_reads(monkeypatch):
+    """The study sets the update count and the schedule itself, and notebook 01 trains no
+    student: the preset's values of those keys are outside their hashes (and the study's
+    students do not depend on them); any other preset value still invalidates them."""
     from scflow.repro.plan import plan
     from scflow.repro.presets import PRESET_KEYS_NOT_READ, PRESETS
 
-    nb = "09_training_budget"
-    unread = PRESET_KEYS_NOT_READ[nb]
-    assert {"distill_steps", "student_lr", "disc_lr", "rectified_reflow_steps"} <= set(unread)
+    assert {"distill_steps", "lr_schedule", "rectified_reflow_steps"} <= \
+        set(PRESET_KEYS_NOT_READ["09_training_budget"])
 
-    def study():
-        P = plan(["papermill_runs/study_budget.yaml"], "mini")[0].params
-        cfg = budget.study_config({**P, "seed": P["study_seed"]}, "scflow", 1e-4)
-        return P.config_hash, cfg.as_dict()
+    def hashes():
+        study = plan(["studies/study_budget.yaml"], "mini")[0].params
+        teacher = plan(["papermill_runs/01_teacher.yaml"], "mini")[0].params
+        cfg = budget.study_config({**study, "seed": study["study_seed"]}, "scflow", "cosine", 40)
+        return study.config_hash, cfg.as_dict(), teacher.config_hash
 
-    before = study()
-    changed = {"distill_steps": 7, "student_lr": 3e-3, "disc_lr": 3e-3,
-               "rectified_reflow_steps": 5}
+    before = hashes()
+    changed = {"distill_steps": 7, "lr_schedule": "linear", "eval_ema_decay": 0.5,
+               "eval_ema_warmup": True, "rectified_reflow_steps": 5}
     monkeypatch.setitem(PRESETS, "mini", {**PRESETS["mini"], **changed})
-    assert study() == before
-    monkeypatch.setitem(PRESETS, "mini", {**PRESETS["mini"], "warmup_rf": 7})
-    assert study()[0] != before[0] and study()[1] != before[1]
+    assert hashes() == before
+    monkeypatch.setitem(PRESETS, "mini", {**PRESETS["mini"], "warmup_rf": 7, "lambda_gan": 0.3})
+    after = hashes()
+    assert after[0] != before[0] and after[1] != before[1]
+    assert after[2] == before[2]  # the teacher reads no distillation value
+    monkeypatch.setitem(PRESETS, "mini", {**PRESETS["mini"], "teacher_steps": 7})
+    assert hashes()[2] != before[2]

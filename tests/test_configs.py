@@ -111,7 +111,7 @@ def test_mini_configs_find_the_shipped_artefacts():
     data, ae = data_config(p), autoencoder_config(p)
     space = latent_space_key(ae, data)
     names = {f"autoencoder-{config_hash(ae_cache_config(ae, data))}",
-             f"latents-{config_hash({'kind': 'latents', 'codec': space, 'latent_scale': 0.0, 'n': 1797})}",
+             f"latents-{config_hash({'kind': 'latents', 'codec': space, 'latent_scale': 0.0, 'n': 10_000})}",
              f"teacher-{config_hash(teacher_cache_config(teacher_config(p), space))}"}
     assert names <= set(shipped["entries"])
 

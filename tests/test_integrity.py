@@ -245,13 +245,15 @@ def test_changed_images_change_the_configuration_hash(tmp_path):
     assert _folder_params(tmp_path / "imgs").config_hash != after
 
 
-def test_the_digits_fingerprint_is_in_the_configuration_hash(monkeypatch):
+def test_the_datas_fingerprint_is_in_the_configuration_hash(monkeypatch):
     import scflow.data
+    from scflow.repro.presets import preset_values
 
     values = {**parameters_cell(Path(__file__).parents[1] / "notebooks"
                                 / "02_naive_consistency_distillation.ipynb")}
     before = resolve_notebook_params("02_naive_consistency_distillation", values).config_hash
-    monkeypatch.setitem(scflow.data.DATA_FINGERPRINTS, "digits", lambda d, n: "other digits")
+    dataset = preset_values("mini")["dataset"]
+    monkeypatch.setitem(scflow.data.DATA_FINGERPRINTS, dataset, lambda d, n: "other digits")
     after = resolve_notebook_params("02_naive_consistency_distillation", values).config_hash
     assert after != before
 

@@ -28,8 +28,8 @@ def cells(notebook: str, kind: str) -> list[str]:
 @pytest.mark.parametrize("notebook", LESSONS)
 def test_the_lesson_shows_algorithm_1_in_its_own_cells(notebook):
     code = "\n".join(cells(notebook, "code"))
-    for call in ("distill_config(P,", "Distiller(", "train_resumable(distiller", "sample_nfe(",
-                 "score_nfe(", "rows_table(rows)", "loss_figure(history", "show_committed("):
+    for call in ("distill_config(P,", "Distiller(", "train_resumable(distiller", "evaluate_bank(",
+                 "P.eval_draws", "rows_table(rows)", "loss_figure(history", "show_committed("):
         assert call in code, f"{notebook}: no {call}...) in its cells"
     assert "run_student" not in code
 

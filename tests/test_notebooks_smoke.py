@@ -96,12 +96,15 @@ def test_distillation_notebooks(env, notebook, method, terms):
 def test_09_training_budget(env):
     df = pd.read_csv(run_notebook("09_training_budget"))
     fid = df[df.metric == "fid"]
-    # every (method, lr) evaluated at every checkpoint and NFE of the smoke preset
-    assert set(fid.method) == {"cd lr=2e-05", "cd lr=0.0001", "scflow lr=2e-05",
-                               "scflow lr=0.0001"}
-    assert set(fid.step.astype(int)) == {2, 4}
-    assert len(fid) == 4 * 2 * len(SMOKE_NFE)
-    assert set(df.seed) == {1}  # the study's own seed, never the reported tables' 0
-    rule = df[df.method == "rule"].set_index("metric").value
-    assert rule["selected_updates"] in (2, 4) and rule["selected_lr"] in (2e-5, 1e-4)
+    p = preset_values("smoke")
+    # every (method, schedule) evaluated at every budget, NFE and draw of the smoke preset
+    assert set(fid.method) == {f"{m} {s}" for m in p["study_methods"]
+                               for s in p["study_schedules"]}
+    assert set(fid.step.astype(int)) == set(p["study_budgets"])
+    assert len(fid) == (len(p["study_methods"]) * len(p["study_schedules"])
+                        * len(p["study_budgets"]) * len(SMOKE_NFE) * p["eval_draws"])
+    assert set(df.seed) == {p["study_seed"]}  # the study's own seed, never a reported one
+    rule = df[df.metric == "selected_updates"]
+    assert len(rule) == 1 and rule.method.iloc[0] in p["study_schedules"]
+    assert int(rule.value.iloc[0]) in p["study_budgets"]
     assert (df[df.metric == "sec_per_update"].value > 0).all()

@@ -100,10 +100,11 @@ def test_notebook_figures_use_the_same_colours():
     fig = plots.metric_vs_nfe({"cd": {1: 20.0, 2: 9.0}, "scflow": {1: 14.0, 2: 9.0}}, "fid")
     got = _line_colors(fig.axes[0])
     assert got == {"cd": colors.METHOD_COLORS["cd"], "scflow": colors.METHOD_COLORS["scflow"]}
-    df = pd.DataFrame([dict(metric=m, value=v, method=k, nfe=n, step=s, lr=lr)
+    df = pd.DataFrame([dict(metric=m, value=v + draw, method=k, nfe=n, step=s, schedule=sc,
+                            draw=draw)
                        for m in ("fid", "std_ratio") for k in ("cd", "scflow")
-                       for n in (1, 16) for s in (250, 500) for lr in (2e-5, 1e-4)
-                       for v in (1.0 + s / 1000,)])
+                       for n in (1, 16) for s in (250, 500) for sc in ("constant", "cosine")
+                       for draw in (0, 1) for v in (1.0 + s / 1000,)])
     fig = plots.budget_figure(df)
     for ax in fig.axes:
         for line in ax.lines:

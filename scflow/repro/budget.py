@@ -1,14 +1,18 @@
-"""Training-budget study: how FID-vs-NFE of CD and SCFlow changes with updates and learning rate.
+"""Training-budget study: FID over NFE of the Table 4 rows as functions of updates and schedule.
 
-One distillation run per (method, learning rate) keeps the evaluation EMA's weights at several
-updates (:func:`scflow.repro.experiment.distill` ``snapshots``); with a constant learning rate the
-snapshot at update k is exactly the student a k-update run would give, so one run yields a whole
-budget curve. The discriminator's learning rate moves with the student's (the paper uses one
-rate for both on CelebA-HQ).
+Each studied *schedule* (:data:`SCHEDULES`) is a learning-rate schedule with an evaluation EMA:
+``constant`` is the authors' code (a constant rate, a short EMA); ``cosine`` decays the rate to
+0 at the run's last update and keeps a longer EMA with warm-up (:mod:`scflow.schedule`), the
+remedy for a student that drifts when trained longer at a constant rate. With a schedule whose
+every value depends on the update index alone (``constant``), one run yields a whole budget
+curve: its evaluation EMA's weights at update k are what a k-update run gives
+(:func:`scflow.repro.experiment.train_resumable` ``snapshots``). A decaying rate ends at the
+run's last update, so every budget is its own run.
 
-The selection rule that turns the study into the miniature's settings is :func:`select_setting`;
-it is fixed in code before the study is run and reads only the study's own runs (another seed
-than the reported tables), never the reported numbers.
+Every student is scored on the evaluation bank (:func:`scflow.evaluate.evaluate_bank`), so two
+settings are compared draw by draw. The selection rule (:func:`select_setting`) is fixed in code
+before the study runs and reads only the study's own runs: its own training seed, never a
+reported row.
 """
 
 from __future__ import annotations
@@ -22,48 +26,75 @@ from typing import Any
 import torch
 
 from scflow.distill import DistillConfig
-from scflow.evaluate import evaluate_nfe
+from scflow.evaluate import evaluate_bank
 from scflow.repro.configs import distill_config
 from scflow.repro.experiment import Setup, distill, snapshot_path
 from scflow.repro.methods import table4_method
 
+SCHEDULES: dict[str, dict[str, Any]] = {
+    # the authors' code: constant rate; the miniature's 0.99 evaluation EMA (0.9999 would still
+    # be mostly the teacher after a few thousand updates)
+    "constant": {"lr_schedule": "constant", "eval_ema_decay": 0.99, "eval_ema_warmup": False},
+    # a rate that anneals to 0 at the last update, and an EMA over about 1,000 updates whose
+    # warm-up keeps no share of the teacher's weights
+    "cosine": {"lr_schedule": "cosine", "eval_ema_decay": 0.999, "eval_ema_warmup": True},
+}
+"""The studied schedules: the parameters each sets (the rest of a run is the preset's)."""
 
-def study_config(p: Mapping[str, Any], method: str, lr: float) -> DistillConfig:
-    """Algorithm 1 for the Table 4 row ``method`` (:data:`scflow.repro.methods.TABLE4`) with
-    the student and the discriminator at learning rate ``lr``; the rest from ``p``."""
-    return distill_config({**p, "student_lr": float(lr), "disc_lr": float(lr)},
+
+def study_config(p: Mapping[str, Any], method: str, schedule: str, updates: int) -> DistillConfig:
+    """Algorithm 1 for the Table 4 row ``method`` (:data:`scflow.repro.methods.TABLE4`) under
+    ``schedule`` (:data:`SCHEDULES`) for ``updates`` updates; the rest from ``p``."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    return distill_config({**p, **SCHEDULES[schedule], "distill_steps": int(updates)},
                           table4_method(method))
 
 
-def budget_curve(p: Mapping[str, Any], s: Setup, method: str, lr: float,
-                 checkpoints: Sequence[int], z1: torch.Tensor, extractor: Any,
-                 nfe_list: Sequence[int], progress: bool = True) -> list[dict[str, Any]]:
-    """Distil ``method`` at learning rate ``lr`` for ``max(checkpoints)`` updates and evaluate the
-    evaluation EMA at every checkpoint (FID, precision/recall, std_ratio, consistency vs NFE).
+def one_curve(schedule: str) -> bool:
+    """Whether one run's snapshots give every budget of ``schedule`` (its values depend on the
+    update index only, not on the run's length)."""
+    return SCHEDULES[schedule]["lr_schedule"] == "constant"
 
-    Returns metric rows (``metric, value, method, nfe, step, lr``); the run is cached and
-    resumable like every distillation.
+
+def budget_curve(p: Mapping[str, Any], s: Setup, method: str, schedule: str,
+                 budgets: Sequence[int], extractor: Any, nfe_list: Sequence[int], n_eval: int,
+                 draws: int, progress: bool = True) -> list[dict[str, Any]]:
+    """Distil ``method`` under ``schedule`` to every budget of ``budgets`` and score the
+    evaluation EMA of each on the evaluation bank (every metric, NFE and draw).
+
+    Returns metric rows (``metric, value, method, nfe, draw, step, schedule``); every run is
+    cached and resumable like every distillation.
     """
-    checkpoints = sorted(set(int(k) for k in checkpoints))
-    d, _ = distill(s, study_config(p, method, lr), checkpoints[-1], progress=progress,
-                   snapshots=checkpoints)
-    net = d.eval_ema
+    budgets = sorted({int(k) for k in budgets})
     rows: list[dict[str, Any]] = []
-    for k in checkpoints:
-        net.load_state_dict(torch.load(snapshot_path(d.ckpt_dir, k), map_location=d.device))
-        _, r = evaluate_nfe(net, s.codec, z1, list(nfe_list), s.data.images, extractor,
-                            method=method)
-        rows += [{**row, "step": k, "lr": float(lr)} for row in r]
+
+    def score(net: Any, k: int) -> None:
+        _, r = evaluate_bank(net, s.codec, s.latent_shape, n_eval, draws, list(nfe_list),
+                             s.data.images, extractor, method=method)
+        rows.extend({**row, "step": k, "schedule": schedule} for row in r)
+
+    if one_curve(schedule):
+        d, _ = distill(s, study_config(p, method, schedule, budgets[-1]), budgets[-1],
+                       progress=progress, snapshots=budgets)
+        for k in budgets:
+            d.eval_ema.load_state_dict(torch.load(snapshot_path(d.ckpt_dir, k),
+                                                  map_location=d.device))
+            score(d.eval_ema, k)
+    else:
+        for k in budgets:
+            d, _ = distill(s, study_config(p, method, schedule, k), k, progress=progress)
+            score(d.eval_ema, k)
     return rows
 
 
-def seconds_per_update(p: Mapping[str, Any], s: Setup, method: str, lr: float,
+def seconds_per_update(p: Mapping[str, Any], s: Setup, method: str,
                        updates: int = 20, warmup: int = 3) -> float:
     """Measured wall seconds of one update of ``method`` (all its loss terms active) here."""
     from scflow.trainer import Distiller
 
-    cfg = dataclasses.replace(study_config(p, method, lr), warmup_gan=0, warmup_rf=0,
-                              warmup_bi=0)
+    cfg = dataclasses.replace(study_config(p, method, "constant", updates), warmup_gan=0,
+                              warmup_rf=0, warmup_bi=0)
     d = Distiller(s.teacher, s.train_data, cfg, device=s.device)
     for _ in range(warmup):
         d.train_step()
@@ -85,29 +116,55 @@ def grid_wall_minutes(updates: int, sec_per_update: float, n_students: int,
 
 
 def mean_log_fid(rows: Sequence[Mapping[str, Any]], nfes: Sequence[int]) -> float:
-    """Mean of log FID over ``nfes`` (a scale-free summary: every NFE weighs the same)."""
-    vals = [math.log(r["value"]) for r in rows if r["metric"] == "fid" and r["nfe"] in nfes]
-    if len(vals) != len(nfes):
-        raise ValueError(f"expected one FID per NFE {list(nfes)}, found {len(vals)}")
-    return sum(vals) / len(vals)
+    """Mean over ``nfes`` of log FID, each NFE's FID first averaged over the bank's draws (a
+    scale-free summary: every NFE weighs the same)."""
+    by_nfe: dict[int, list[float]] = {}
+    for r in rows:
+        if r["metric"] == "fid" and r["nfe"] in nfes:
+            by_nfe.setdefault(r["nfe"], []).append(r["value"])
+    if set(by_nfe) != set(nfes):
+        raise ValueError(f"expected FID at every NFE {list(nfes)}, found {sorted(by_nfe)}")
+    return sum(math.log(sum(v) / len(v)) for v in by_nfe.values()) / len(nfes)
 
 
-def select_setting(rows: Sequence[Mapping[str, Any]], budget: int, nfes: Sequence[int],
-                   tie: float = 0.02) -> float:
-    """The rule that picks the miniature's learning rate (written before the study ran).
+def select_setting(rows: Sequence[Mapping[str, Any]], budgets: Sequence[int],
+                   nfes: Sequence[int], tie: float = 0.02) -> tuple[str, int]:
+    """The rule that picks the miniature's schedule and budget (written before the study ran).
 
-    At ``budget`` updates (the largest studied budget whose grid fits the time limit), take the
-    learning rate with the lowest mean log FID over ``nfes``, averaged over every studied method
-    (CD and SCFlow alike, so no method is favoured). Learning rates within ``tie`` (relative, on
-    exp of the score) of the best count as tied and the smallest of them wins (closest to the
-    paper's fine-tuning rate). Returns the chosen learning rate.
+    Among the studied (schedule, budget) with the budget in ``budgets`` (those whose grid fits
+    the time limit, :func:`grid_wall_minutes`), take the one with the lowest mean log FID over
+    ``nfes`` (:func:`mean_log_fid`), averaged over every studied method alike, so no row of
+    Table 4 is favoured. Settings within ``tie`` (relative, on exp of the score) of the best
+    count as tied: the smallest budget wins, then ``constant`` (the authors' code). Returns
+    ``(schedule, budget)``.
     """
-    at = [r for r in rows if r["step"] == budget]
-    lrs = sorted({r["lr"] for r in at})
-    methods = sorted({r["method"] for r in at})
-    if not lrs:
-        raise ValueError(f"no study rows at {budget} updates")
-    score = {lr: sum(mean_log_fid([r for r in at if r["lr"] == lr and r["method"] == m], nfes)
-                     for m in methods) / len(methods) for lr in lrs}
+    methods = sorted({r["method"] for r in rows})
+    settings = sorted({(r["schedule"], r["step"]) for r in rows if r["step"] in budgets})
+    if not settings:
+        raise ValueError(f"no study rows at the budgets {sorted(budgets)}")
+    score = {st: sum(mean_log_fid([r for r in rows if (r["schedule"], r["step"]) == st
+                                   and r["method"] == m], nfes) for m in methods) / len(methods)
+             for st in settings}
     best = min(score.values())
-    return min(lr for lr in lrs if math.exp(score[lr] - best) <= 1 + tie)
+    tied = [st for st in settings if math.exp(score[st] - best) <= 1 + tie]
+    return min(tied, key=lambda st: (st[1], st[0] != "constant"))
+
+
+def paired_gap(rows: Sequence[Mapping[str, Any]], a: Mapping[str, Any], b: Mapping[str, Any],
+               metric: str = "fid") -> tuple[float, float, int]:
+    """``(mean, standard error, draws)`` of ``a - b`` over the bank's draws: ``a`` and ``b`` select
+    rows by their fields (e.g. ``{"method": "scflow", "schedule": "cosine", "step": 2000,
+    "nfe": 1}``), paired by ``draw``."""
+    def values(sel: Mapping[str, Any]) -> dict[int, float]:
+        return {r["draw"]: r["value"] for r in rows if r["metric"] == metric
+                and all(r.get(k) == v for k, v in sel.items())}
+
+    va, vb = values(a), values(b)
+    diffs = [va[k] - vb[k] for k in sorted(set(va) & set(vb))]
+    if not diffs:
+        raise ValueError(f"no common draws for {dict(a)} and {dict(b)}")
+    mean = sum(diffs) / len(diffs)
+    if len(diffs) < 2:
+        return mean, math.nan, 1
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+    return mean, sd / math.sqrt(len(diffs)), len(diffs)

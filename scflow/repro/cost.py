@@ -26,11 +26,12 @@ REFERENCE = {
     # (55 s per student evaluation at NFE 1, 2, 4, 8, 16 on 1,000 samples)
 }
 HISTORY_BYTES_PER_UPDATE = 500  # one loss-history entry (a dict of ~8 floats), measured
-DIGITS_IMAGES = 1797
+EMBEDDED_IMAGES = {"digits": 1797, "mnist": 10_000}  # the images of the shipped datasets
 
 
 def _eval_seconds(p: Mapping[str, Any], methods: int = 1) -> float:
-    return methods * p["n_eval"] * sum(p["nfe_list"]) * REFERENCE["sample_step_s"]
+    draws = p.get("eval_draws", 1)  # every noise set of the evaluation bank
+    return methods * draws * p["n_eval"] * sum(p["nfe_list"]) * REFERENCE["sample_step_s"]
 
 
 def estimate_seconds(notebook: str, p: Mapping[str, Any]) -> float:
@@ -55,20 +56,21 @@ def estimate_seconds(notebook: str, p: Mapping[str, Any]) -> float:
         students = 3 * p["t2i_distill_steps"] * batch * r["full_update_s"]
         return teachers + pairs + students + _eval_seconds(p, methods=5)
     if n == "09":
-        runs = len(p["study_methods"]) * len(p["study_lrs"])
-        return runs * (max(p["study_checkpoints"]) * batch * r["full_update_s"]
-                       + _eval_seconds(p, methods=len(p["study_checkpoints"])))
+        runs = len(p["study_methods"]) * len(p["study_schedules"])
+        return runs * (max(p["study_budgets"]) * batch * r["full_update_s"]
+                       + _eval_seconds(p, methods=len(p["study_budgets"])))
     return 0.0
 
 
 def estimate_bytes(notebook: str, p: Mapping[str, Any], n_images: int | None = None) -> int:
     """Bytes a run must hold at once (samples of every NFE, training images, loss history).
 
-    ``n_images``: the training images (default: the digits' count, or ``data_limit``).
+    ``n_images``: the training images (default: a shipped dataset's count, or ``data_limit``).
     """
-    channels = 1 if p.get("dataset", "digits") == "digits" else 3
+    dataset = p.get("dataset", "digits")
+    channels = 1 if dataset in EMBEDDED_IMAGES else 3
     image = channels * p.get("resolution", 32) ** 2 * 4  # float32
-    n_images = n_images if n_images is not None else DIGITS_IMAGES
+    n_images = n_images if n_images is not None else EMBEDDED_IMAGES.get(dataset, 1797)
     if p.get("data_limit"):
         n_images = min(n_images, p["data_limit"])
     samples = p.get("n_eval", 0) * image * len(p.get("nfe_list", ()))
@@ -76,7 +78,7 @@ def estimate_bytes(notebook: str, p: Mapping[str, Any], n_images: int | None = N
              "05": "distill_steps", "08": "t2i_distill_steps"}.get(notebook[:2])
     history = p[steps] * HISTORY_BYTES_PER_UPDATE if steps else 0
     if notebook[:2] == "09":
-        history = max(p["study_checkpoints"]) * HISTORY_BYTES_PER_UPDATE
+        history = max(p["study_budgets"]) * HISTORY_BYTES_PER_UPDATE
     return samples + n_images * image + history
 
 

@@ -82,38 +82,40 @@ def _timings(preset: str, results: pd.DataFrame) -> str:
 
 
 def _budget(preset: str, results: pd.DataFrame) -> str:
-    """The budget study's table (FID per NFE per method, learning rate and updates) and what
-    its rule chose, from the study's CSVs."""
+    """The budget study's table (FID per NFE per method, schedule and updates, means over the
+    bank's draws) and what its rule chose, from the study's CSV."""
     study = results[results.notebook == STUDY_NOTEBOOK]
-    sel = study[study.method.str.contains(" lr=", regex=False)].copy()
+    sel = study[(study.metric.isin(["fid", "std_ratio"])) & study.method.str.contains(" ")].copy()
     if sel.empty:
         return "(the budget study has not been run)"
-    sel[["who", "lr"]] = sel.method.str.split(" lr=", n=1, expand=True)
+    sel[["who", "schedule"]] = sel.method.str.split(" ", n=1, expand=True)
     sel["nfe"] = pd.to_numeric(sel.nfe)
     sel["step"] = pd.to_numeric(sel.step).astype(int)
     nfes = sorted(int(n) for n in sel.nfe.dropna().unique() if n <= 16)
-    fid = sel[sel.metric == "fid"].pivot_table(index=["who", "lr", "step"], columns="nfe",
-                                               values="value", sort=False)
-    std = sel[(sel.metric == "std_ratio") & (sel.nfe == nfes[-1])].set_index(
-        ["who", "lr", "step"]).value
-    head = ("| method, learning rate | updates | " + " | ".join(f"FID NFE {n}" for n in nfes)
+    keys = ["who", "schedule", "step"]
+    fid = sel[sel.metric == "fid"].pivot_table(index=keys, columns="nfe", values="value",
+                                               sort=False)  # mean over draws
+    std = sel[(sel.metric == "std_ratio") & (sel.nfe == nfes[-1])].groupby(keys).value.mean()
+    head = ("| method, schedule | updates | " + " | ".join(f"FID NFE {n}" for n in nfes)
             + f" | max / min | FID{nfes[-1]} / FID2 | std_ratio NFE {nfes[-1]} |")
     lines = [head, "|" + "---|" * (len(nfes) + 5)]
-    for (who, lr, step), row in fid.iterrows():
+    for (who, schedule, step), row in fid.sort_index().iterrows():
         vals = [row[n] for n in nfes]
         flat = max(vals) / min(vals)
         rise = row[nfes[-1]] / row[2] if 2 in row.index else math.nan
-        lines.append(f"| {who}, lr {lr} | {step} | " + " | ".join(num(v) for v in vals)
-                     + f" | {flat:.2f} | {rise:.2f} | {std.get((who, lr, step), math.nan):.3f} |")
-    rule = dict(zip(study.metric, study.value, strict=False))
+        lines.append(f"| {who}, {schedule} | {step} | " + " | ".join(num(v) for v in vals)
+                     + f" | {flat:.2f} | {rise:.2f} | "
+                     + f"{std.get((who, schedule, step), math.nan):.3f} |")
     seeds = sorted({int(s) for s in pd.to_numeric(study.seed, errors="coerce").dropna()})
-    out = [f"Seed {', '.join(map(str, seeds))}; one run per (method, learning rate), its "
-           f"evaluation EMA kept at each number of updates.", "", *lines]
-    if "selected_updates" in rule:
+    draws = pd.to_numeric(sel.draw, errors="coerce").dropna().nunique()
+    out = [f"Seed {', '.join(map(str, seeds))}; every (method, schedule) at every budget, scored "
+           f"on the evaluation bank ({draws} draws; means shown).", "", *lines]
+    rule = study[study.metric == "selected_updates"]
+    if not rule.empty:
         sec = study[study.metric == "sec_per_update"]
         grid = study[study.metric == "grid_minutes"]
-        out += ["", f"The rule chose **{int(rule['selected_updates'])} updates** and learning "
-                    f"rate **{rule['selected_lr']:g}** (measured seconds per update: "
+        out += ["", f"The rule chose the **{rule.method.iloc[0]}** schedule and "
+                    f"**{int(rule.value.iloc[0])} updates** (measured seconds per update: "
                     + ", ".join(f"{m} {v:.3f}" for m, v in zip(sec.method, sec.value,
                                                                strict=True))
                     + "; estimated grid minutes per budget: "

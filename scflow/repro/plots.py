@@ -101,17 +101,19 @@ def budget_figure(df: Any, nfes: Sequence[int] = (1, 16)) -> plt.Figure:
     """Training-budget study: FID at each of ``nfes`` and NFE-``max(nfes)`` contrast vs updates.
 
     ``df`` holds the rows of :func:`scflow.repro.budget.budget_curve` (columns metric, value, method,
-    nfe, step, lr); one line per (method, learning rate).
+    nfe, step, schedule, and draw: values are averaged over the bank's draws); one line per
+    (method, schedule).
     """
     panels = [("fid", n) for n in nfes] + [("std_ratio", max(nfes))]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    styles = {lr: ("-", "--", ":", "-.")[i % 4] for i, lr in enumerate(sorted(set(df.lr)))}
+    styles = {s: ("-", "--", ":", "-.")[i % 4] for i, s in enumerate(sorted(set(df.schedule)))}
     for ax, (metric, nfe) in zip(axes[0], panels, strict=True):
         sub = df[(df.metric == metric) & (df.nfe == nfe)]
-        for (method, lr), g in sub.groupby(["method", "lr"]):
+        sub = sub.groupby(["method", "schedule", "step"], as_index=False).value.mean()
+        for (method, schedule), g in sub.groupby(["method", "schedule"]):
             g = g.sort_values("step")
-            ax.plot(g.step, g.value, marker="o", label=f"{method}, lr {lr:g}",
-                    color=method_color(str(method)), linestyle=styles[lr])
+            ax.plot(g.step, g.value, marker="o", label=f"{method}, {schedule}",
+                    color=method_color(str(method)), linestyle=styles[schedule])
         steps = sorted(sub.step.unique())
         ax.set_xscale("log")
         ax.set_xticks(steps, [f"{s:g}" for s in steps])  # the evaluated budgets, nothing else
@@ -120,7 +122,7 @@ def budget_figure(df: Any, nfes: Sequence[int] = (1, 16)) -> plt.Figure:
         ax.set_title(f"{metric} at NFE {nfe}")
         if metric == "std_ratio":
             ax.axhline(1.0, label="the data (1.0)", **REFERENCE_STYLE)
-    axes[0][0].set_ylabel("value")
+    axes[0][0].set_ylabel("value (mean over draws)")
     fig.tight_layout()
     fig.legend(*axes[0][-1].get_legend_handles_labels(), loc="center left", fontsize=9,
                bbox_to_anchor=(1.0, 0.5), frameon=False)  # beside the panels, not over a line

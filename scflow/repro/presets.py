@@ -140,17 +140,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         "run_name": "",
         "seed": 0,
         "device": "auto",
-        "dataset": "digits",
+        # 10,000 MNIST digits at their real 28 x 28 (padded to 32); scikit-learn's 8 x 8 digits
+        # left too little detail for blur and oversaturation to show (docs/METHOD.md, "The
+        # miniature's data")
+        "dataset": "mnist",
         "data_dir": "",
         "data_limit": 0,
         "resolution": 32,
         "vae": "",
         "vae_config": "mini",
-        "vae_steps": 400,  # half of 800 (recon MSE ~3e-4): saves CPU time, latents still usable
+        # on MNIST the autoencoder's blur bounds every sample: at 400 steps its reconstructions
+        # alone scored FID 33 on the digits features, at 2,000 steps 6 (real images: 4-8)
+        "vae_steps": 2000,
         "vae_kl_weight": 1e-6,
         "latent_scale": 0.0,
         "teacher_arch": "unet_small",
-        "teacher_steps": 3000,
+        "teacher_steps": 6000,  # FID at Euler NFE 25: 3,000 steps about 77, 6,000 about 44
         "teacher_batch": 64,
         "teacher_lr": 2e-4,
         "teacher_ema": 0.999,
@@ -201,6 +206,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "preset": "smoke",
         "vae_config": "tiny",
+        "dataset": "digits",  # scikit-learn's 1,797 digits: seconds per notebook
         "vae_steps": 5,
         "teacher_arch": "unet_tiny",
         "teacher_steps": 5,
@@ -421,50 +427,54 @@ def preset_values(preset: str) -> dict[str, Any]:
 
 
 # === Training-budget study (scflow/repro/budget.py, notebook 09_training_budget) ====================
-# The study trains one student per (method, learning rate) on its own seed (not the reported
-# tables' seed 0) and evaluates it at several update counts; scflow.repro.budget.select_setting turns it
-# into the miniature's settings by a rule fixed before the study ran. Each parameter's `neutral`
-# is its value when it was introduced: left out of every configuration hash at that value, so
-# adding the study did not invalidate the results of the other notebooks.
+# The study distils the Table 4 rows it names under each studied schedule to several budgets, on
+# its own seed (never a reported seed), scores every student on the evaluation bank, and
+# scflow.repro.budget.select_setting turns it into the miniature's schedule and budget by a rule
+# fixed before the study ran.
 PARAMS.update({
-    "study_seed": Param(int, "seed of the study's training and evaluation noise (the reported "
-                             "tables use `seed`, so the study never selects on them)", ge=0,
-                        le=SEED_MAX, neutral=1),
+    "study_seed": Param(int, "seed of the study's students (the reported rows use `seed`: 0, 1, "
+                             "2; so the study never selects on them)", ge=0, le=SEED_MAX),
     "study_methods": Param(list, "Table 4 rows studied", item_type=str,
-                           choices=("cd", "gan", "rf", "scflow"), min_len=1,
-                           neutral=["cd", "scflow"]),
-    "study_lrs": Param(list, "student (= discriminator) learning rates studied", item_type=float,
-                       gt=0, min_len=1, neutral=[2e-5, 1e-4]),
-    "study_checkpoints": Param(list, "updates at which each study run is evaluated",
-                               item_type=int, ge=1, min_len=1,
-                               neutral=[250, 500, 1000, 1500, 2000]),
+                           choices=("cd", "gan", "rf", "scflow"), min_len=1),
+    "study_schedules": Param(list, "learning-rate schedules with their evaluation EMA studied "
+                                   "(scflow.repro.budget.SCHEDULES)", item_type=str,
+                             choices=("constant", "cosine"), min_len=1),
+    "study_budgets": Param(list, "updates per student studied (a constant schedule: snapshots "
+                                 "of one run; a decaying one: one run each)",
+                           item_type=int, ge=1, min_len=1),
     "budget_minutes": Param(float, "wall-clock limit of the whole grid on the reference machine "
-                                   "(2-core CPU, --jobs 2) used by the selection rule", gt=0,
-                            neutral=180.0),
+                                   "(2-core CPU, --jobs 2) used by the selection rule", gt=0),
     "grid_students": Param(int, "distilled students in the whole grid (Tables 3-6, with seeds)",
-                           ge=1, neutral=24),
+                           ge=1),
     "grid_fixed_minutes": Param(float, "one-thread minutes of the grid's other runs (teacher, "
-                                       "text-to-image, baseline, report)", ge=0,
-                                neutral=50.0),
-    "eval_seconds": Param(float, "one-thread seconds to evaluate one student at NFE 1-16", ge=0,
-                          neutral=55.0),
+                                       "text-to-image, baseline, report)", ge=0),
 })
 _STUDY_PRESETS: dict[str, dict[str, Any]] = {
-    # 24 students = Table 4's four rows x 3 seeds + Table 5's five other rows + Table 6's six other
-    # rows + the code-switches pair; 50 fixed minutes = teacher 17 + text-to-image 28 + baseline
-    # 4 + report 1 and 55 s per evaluation, all measured with one thread on the 2-core CPU.
-    "mini": {"study_seed": 1, "study_methods": ["cd", "scflow"], "study_lrs": [2e-5, 1e-4],
-             "study_checkpoints": [250, 500, 1000, 1500, 2000], "budget_minutes": 180.0,
-             "grid_students": 24, "grid_fixed_minutes": 50.0, "eval_seconds": 55.0},
-    "smoke": {"study_checkpoints": [2, 4], "budget_minutes": 1.0},
+    # 24 students = Table 4's four rows x 3 seeds + Table 5's five other rows + Table 6's six
+    # other rows + the code-switches run; 55 fixed minutes = teacher (autoencoder, teacher,
+    # classifier, its evaluation) 20 + text-to-image 25 + baseline 9 + report 1, estimated from
+    # one-thread timings on the 2-core CPU (the grid's measured time: README, Timings)
+    "mini": {"study_seed": 100, "study_methods": ["cd", "gan", "scflow"],
+             "study_schedules": ["constant", "cosine"], "study_budgets": [1000, 2000, 4000],
+             "budget_minutes": 180.0, "grid_students": 24, "grid_fixed_minutes": 55.0},
+    "smoke": {"study_budgets": [2, 4], "budget_minutes": 1.0},
 }
 for _name, _values in _STUDY_PRESETS.items():
     PRESETS[_name].update(_values)
-# The study sets the update count and both learning rates itself (scflow.repro.budget.study_config,
-# budget_curve) and never runs the Table 3 baseline, so the preset's values of those keys are not
-# part of its configuration hash: choosing the miniature's budget from the study (and writing it
-# into the preset) does not invalidate the study that chose it.
+_DISTILL_KEYS = ("fidelity", "distance", "huber_c", "time_sampling", "grid_points", "trunc_rule",
+                 "t_trunc", "t_skip", "lambda_gan", "lambda_rf", "lambda_bi", "warmup_gan",
+                 "warmup_rf", "warmup_bi", "target_ema_decay", "eval_ema_decay", "student_lr",
+                 "disc_lr", "d_head", "r1_gamma", "disc_width", "distill_steps", "distill_batch",
+                 "mixed_precision", "ckpt_every", "lr_schedule", "eval_ema_warmup", "guidance")
+"""What Algorithm 1's students read from the preset (scflow.repro.configs.distill_config)."""
+# A preset key a notebook provably never reads is not part of its configuration hash (the rest
+# of the preset is: notebooks take what they share from it). Notebook 01 reads its own
+# parameters only and trains no student; the study sets the update count and the schedule
+# itself and never runs the Table 3 baseline: choosing the miniature's schedule and budget from
+# the study (and writing them into the preset) invalidates neither the teacher nor the study.
 PRESET_KEYS_NOT_READ: dict[str, tuple[str, ...]] = {
-    "09_training_budget": ("distill_steps", "student_lr", "disc_lr",
+    "01_latent_flow_matching": (*_DISTILL_KEYS, *_BASELINE_PRESETS["mini"], *_T2I_PRESETS["mini"],
+                                *_STUDY_PRESETS["mini"], "compile"),
+    "09_training_budget": ("distill_steps", "lr_schedule", "eval_ema_decay", "eval_ema_warmup",
                            *_BASELINE_PRESETS["mini"]),
 }

@@ -60,8 +60,8 @@ EXTRA_METRICS: dict[str, str] = {
     "sec_per_image": "wall-clock seconds per generated image at this NFE (batched, no I/O)",
     "sec_per_update": "wall-clock seconds per distillation update (every loss term active)",
     "grid_minutes": "estimated wall minutes of the whole grid at `step` updates per student",
-    "selected_lr": "learning rate chosen by the budget study's rule (scflow.repro.budget)",
-    "selected_updates": "updates per student chosen by the budget study's rule",
+    "selected_updates": "updates per student chosen by the budget study's rule "
+                        "(scflow.repro.budget); `method` names the chosen schedule",
 }
 
 

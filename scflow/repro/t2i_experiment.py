@@ -121,7 +121,7 @@ def prepare_t2i(p: dict[str, Any], progress: bool = True) -> T2ISetup:
                  cond_drop=p["cond_drop"], device=device, progress=progress)
 
     def build_1rf(d: Path) -> None:
-        net = build_text_teacher(p["t2i_arch"], text.width, shape[-1], shape[0])
+        net = build_text_teacher(p["t2i_arch"], text.width, shape[-1], shape[0], seed=p["seed"])
         ema, losses = train_text_flow(net, latents, cond, null, steps=p["t2i_teacher_steps"],
                                       seed=p["seed"], **train)
         ema.cpu().save(d / "net")
@@ -167,8 +167,14 @@ def distill_t2i(cfg: DistillConfig, method: str, s: T2ISetup, steps: int, progre
            "cfg": cfg.as_dict(), "steps": steps}
 
     def build(d: Path) -> None:
-        disc = (UNetEncoderDiscriminator(s.teacher, cfg.fidelity.d_head)
-                if cfg.lambda_gan > 0 else None)
+        # the discriminator noises its inputs with torch's global generator: seeded here, so a
+        # student does not depend on what ran before it in the process (e.g. a cached teacher)
+        torch.manual_seed(cfg.seed)
+        disc = None
+        if cfg.lambda_gan > 0:
+            with torch.random.fork_rng(devices=[]):  # its head's weights: the same every process
+                torch.manual_seed(cfg.seed)
+                disc = UNetEncoderDiscriminator(s.teacher, cfg.fidelity.d_head)
         dist = Distiller(s.teacher, LatentData(s.latents, s.cond), cfg, null_cond=s.null,
                          disc=disc, device=s.p["device"])
         history = dist.train(steps, progress=progress)

@@ -51,10 +51,14 @@ def train_text_flow(net: VelocityNet, z0: Tensor, cond: Tensor, null: Tensor, *,
                     progress=progress)
 
 
-def build_text_teacher(arch: str, text_width: int, sample_size: int, channels: int = 4
-                       ) -> VelocityNet:
-    """A random text-conditional net of a named config; refuses a mismatched text width."""
-    net = build_velocity_net(arch, sample_size=sample_size, channels=channels)
+def build_text_teacher(arch: str, text_width: int, sample_size: int, channels: int = 4,
+                       seed: int = 0) -> VelocityNet:
+    """A text-conditional net of a named config, initialised from ``seed`` (the same weights in
+    every process: torch seeds its default generator differently per process); refuses a
+    mismatched text width."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_velocity_net(arch, sample_size=sample_size, channels=channels)
     check_text_width(text_width, net)
     return net
 
