@@ -104,7 +104,7 @@ def test_hashes_ignore_only_preset_keys_their_notebook_never_reads(monkeypatch):
         set(PRESET_KEYS_NOT_READ["09_training_budget"])
 
     def hashes():
-        study = plan(["studies/study_budget.yaml"], "mini")[0].params
+        study = plan(["studies/study_budget_scflow.yaml"], "mini")[0].params
         teacher = plan(["papermill_runs/01_teacher.yaml"], "mini")[0].params
         cfg = budget.study_config({**study, "seed": study["study_seed"]}, "scflow", "cosine", 40)
         return study.config_hash, cfg.as_dict(), teacher.config_hash
@@ -120,3 +120,48 @@ def test_hashes_ignore_only_preset_keys_their_notebook_never_reads(monkeypatch):
     assert after[2] == before[2]  # the teacher reads no distillation value
     monkeypatch.setitem(PRESETS, "mini", {**PRESETS["mini"], "teacher_steps": 7})
     assert hashes()[2] != before[2]
+
+
+def _study_frame():
+    import pandas as pd
+
+    rows = []
+    for method, fid in (("cd", 20.0), ("scflow", 10.0)):
+        for schedule, bonus in (("constant", 0.0), ("cosine", -1.0)):
+            for step in (100, 200):
+                for nfe in (1, 2):
+                    for draw in (0, 1):
+                        rows.append(dict(notebook="09_training_budget", metric="fid",
+                                         method=f"{method} {schedule}", step=step, nfe=nfe,
+                                         draw=draw, value=fid + bonus - step / 100, seed=100))
+        rows.append(dict(notebook="09_training_budget", metric="sec_per_update", method=method,
+                         value=0.1 if method == "cd" else 0.3, seed=100))
+    rows.append(dict(notebook="09_training_budget", metric="eval_seconds", method="timing",
+                     value=60.0, seed=100))
+    return pd.DataFrame(rows)
+
+
+def test_select_from_results_reads_every_study_csv():
+    p = {"grid_students": 10, "grid_fixed_minutes": 20.0, "budget_minutes": 100.0,
+         "nfe_list": [1, 2]}
+    rule = budget.select_from_results(_study_frame(), p)
+    # grid minutes: (20 + 10 x (k x 0.3 + 60) / 60) / 2 -> 100: 17.5, 200: 20; both fit
+    assert rule["minutes"] == {100: pytest.approx(17.5), 200: pytest.approx(20.0)}
+    assert (rule["schedule"], rule["updates"]) == ("cosine", 200)
+    rule = budget.select_from_results(_study_frame(), {**p, "budget_minutes": 18.0})
+    assert (rule["schedule"], rule["updates"]) == ("cosine", 100)
+    with pytest.raises(ValueError, match="no timing"):
+        frame = _study_frame()
+        budget.select_from_results(frame[frame.metric != "eval_seconds"], p)
+
+
+def test_the_mini_preset_follows_the_committed_study():
+    """The miniature's schedule and budget are what the rule picks from the committed study."""
+    from scflow.repro.results import results_dir
+    from scflow.repro.tables import load_results
+
+    p = preset_values("mini")
+    rule = budget.select_from_results(load_results(results_dir("mini")), p)
+    assert p["distill_steps"] == rule["updates"]
+    for key, value in budget.SCHEDULES[rule["schedule"]].items():
+        assert p[key] == value, key

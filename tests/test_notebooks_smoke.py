@@ -104,7 +104,5 @@ def test_09_training_budget(env):
     assert len(fid) == (len(p["study_methods"]) * len(p["study_schedules"])
                         * len(p["study_budgets"]) * len(SMOKE_NFE) * p["eval_draws"])
     assert set(df.seed) == {p["study_seed"]}  # the study's own seed, never a reported one
-    rule = df[df.metric == "selected_updates"]
-    assert len(rule) == 1 and rule.method.iloc[0] in p["study_schedules"]
-    assert int(rule.value.iloc[0]) in p["study_budgets"]
+    assert (df[df.metric == "eval_seconds"].value > 0).all()
     assert (df[df.metric == "sec_per_update"].value > 0).all()

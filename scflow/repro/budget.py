@@ -168,3 +168,43 @@ def paired_gap(rows: Sequence[Mapping[str, Any]], a: Mapping[str, Any], b: Mappi
         return mean, math.nan, 1
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
     return mean, sd / math.sqrt(len(diffs)), len(diffs)
+
+
+def study_rows(results: Any) -> list[dict[str, Any]]:
+    """The study's metric rows (``method, schedule, step, nfe, draw, metric, value``) from a
+    results frame (:func:`scflow.repro.tables.load_results`): every study run's CSV, whichever
+    Table 4 rows it trained (the runs split the study to run in parallel)."""
+    import pandas as pd
+
+    study = results[(results.notebook == "09_training_budget") & results.method.str.contains(" ")]
+    rows = []
+    for r in study.itertuples():
+        method, schedule = r.method.split(" ", 1)
+        rows.append({"method": method, "schedule": schedule, "metric": r.metric,
+                     "value": float(r.value), "step": int(float(r.step)),
+                     "nfe": None if pd.isna(r.nfe) else int(float(r.nfe)),
+                     "draw": None if pd.isna(r.draw) else int(float(r.draw))})
+    return rows
+
+
+def select_from_results(results: Any, p: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule (:func:`select_setting`) applied to every study run's CSV: the grid's minutes at
+    each studied budget from the measured seconds per update of full SCFlow and of one
+    evaluation, the feasible budgets, the chosen ``(schedule, updates)``. ``p``: the study's
+    parameters (limit, students, fixed minutes, NFE)."""
+    study = results[results.notebook == "09_training_budget"]
+    sec = {m: float(v) for m, v in zip(study[study.metric == "sec_per_update"].method,
+                                       study[study.metric == "sec_per_update"].value,
+                                       strict=True)}
+    evals = study[study.metric == "eval_seconds"].value.astype(float)
+    if "scflow" not in sec or evals.empty:
+        raise ValueError("the study's CSVs hold no timing of full SCFlow and of an evaluation")
+    rows = study_rows(results)
+    budgets = sorted({r["step"] for r in rows})
+    minutes = {k: grid_wall_minutes(k, sec["scflow"], p["grid_students"],
+                                    p["grid_fixed_minutes"], float(evals.max()))
+               for k in budgets}
+    fits = [k for k in budgets if minutes[k] <= p["budget_minutes"]] or [min(budgets)]
+    schedule, updates = select_setting(rows, fits, [n for n in p["nfe_list"] if n <= 16])
+    return {"schedule": schedule, "updates": updates, "minutes": minutes, "feasible": fits,
+            "sec_per_update": sec, "eval_seconds": float(evals.max())}

@@ -83,44 +83,62 @@ def _timings(preset: str, results: pd.DataFrame) -> str:
 
 def _budget(preset: str, results: pd.DataFrame) -> str:
     """The budget study's table (FID per NFE per method, schedule and updates, means over the
-    bank's draws) and what its rule chose, from the study's CSV."""
-    study = results[results.notebook == STUDY_NOTEBOOK]
-    sel = study[(study.metric.isin(["fid", "std_ratio"])) & study.method.str.contains(" ")].copy()
-    if sel.empty:
+    bank's draws), what its rule chose from every study CSV, and the paired changes it shows."""
+    from scflow.repro import budget
+    from scflow.repro.presets import preset_values
+
+    rows = budget.study_rows(results)
+    if not rows:
         return "(the budget study has not been run)"
-    sel[["who", "schedule"]] = sel.method.str.split(" ", n=1, expand=True)
-    sel["nfe"] = pd.to_numeric(sel.nfe)
-    sel["step"] = pd.to_numeric(sel.step).astype(int)
-    nfes = sorted(int(n) for n in sel.nfe.dropna().unique() if n <= 16)
-    keys = ["who", "schedule", "step"]
-    fid = sel[sel.metric == "fid"].pivot_table(index=keys, columns="nfe", values="value",
-                                               sort=False)  # mean over draws
-    std = sel[(sel.metric == "std_ratio") & (sel.nfe == nfes[-1])].groupby(keys).value.mean()
+    df = pd.DataFrame(rows)
+    nfes = sorted(int(n) for n in df.nfe.dropna().unique() if n <= 16)
+    keys = ["method", "schedule", "step"]
+    fid = df[df.metric == "fid"].pivot_table(index=keys, columns="nfe", values="value")
+    std = df[(df.metric == "std_ratio") & (df.nfe == nfes[-1])].groupby(keys).value.mean()
     head = ("| method, schedule | updates | " + " | ".join(f"FID NFE {n}" for n in nfes)
             + f" | max / min | FID{nfes[-1]} / FID2 | std_ratio NFE {nfes[-1]} |")
     lines = [head, "|" + "---|" * (len(nfes) + 5)]
-    for (who, schedule, step), row in fid.sort_index().iterrows():
+    for (method, schedule, step), row in fid.iterrows():
         vals = [row[n] for n in nfes]
-        flat = max(vals) / min(vals)
         rise = row[nfes[-1]] / row[2] if 2 in row.index else math.nan
-        lines.append(f"| {who}, {schedule} | {step} | " + " | ".join(num(v) for v in vals)
-                     + f" | {flat:.2f} | {rise:.2f} | "
-                     + f"{std.get((who, schedule, step), math.nan):.3f} |")
+        lines.append(f"| {method}, {schedule} | {step} | " + " | ".join(num(v) for v in vals)
+                     + f" | {max(vals) / min(vals):.2f} | {rise:.2f} | "
+                     + f"{std.get((method, schedule, step), math.nan):.3f} |")
+    study = results[results.notebook == STUDY_NOTEBOOK]
     seeds = sorted({int(s) for s in pd.to_numeric(study.seed, errors="coerce").dropna()})
-    draws = pd.to_numeric(sel.draw, errors="coerce").dropna().nunique()
     out = [f"Seed {', '.join(map(str, seeds))}; every (method, schedule) at every budget, scored "
-           f"on the evaluation bank ({draws} draws; means shown).", "", *lines]
-    rule = study[study.metric == "selected_updates"]
-    if not rule.empty:
-        sec = study[study.metric == "sec_per_update"]
-        grid = study[study.metric == "grid_minutes"]
-        out += ["", f"The rule chose the **{rule.method.iloc[0]}** schedule and "
-                    f"**{int(rule.value.iloc[0])} updates** (measured seconds per update: "
-                    + ", ".join(f"{m} {v:.3f}" for m, v in zip(sec.method, sec.value,
-                                                               strict=True))
-                    + "; estimated grid minutes per budget: "
-                    + ", ".join(f"{int(float(s))}: {v:.1f}" for s, v in zip(grid.step, grid.value,
-                                                                            strict=True)) + ")."]
+           f"on the evaluation bank ({df.draw.nunique()} draws; means shown).", "", *lines]
+    try:
+        rule = budget.select_from_results(results, preset_values(preset))
+    except ValueError as err:
+        return "\n".join([*out, "", f"(no choice: {err})"])
+    out += ["", f"The rule chose the **{rule['schedule']}** schedule and **{rule['updates']} "
+                f"updates** (measured seconds per update: "
+                + ", ".join(f"{m} {v:.3f}" for m, v in rule["sec_per_update"].items())
+                + f"; one evaluation on the bank {rule['eval_seconds']:.0f} s; estimated grid "
+                f"minutes per budget: "
+                + ", ".join(f"{k}: {v:.0f}" for k, v in rule["minutes"].items()) + ")."]
+    steps = sorted(df.step.unique())
+    changes = []
+    for schedule in sorted(df.schedule.unique()):
+        for method in sorted(df.method.unique()):
+            for a, b in zip(steps[1:], steps[:-1], strict=True):
+                m, se, n = budget.paired_gap(rows, dict(method=method, schedule=schedule, step=a,
+                                                        nfe=nfes[-1]),
+                                             dict(method=method, schedule=schedule, step=b,
+                                                  nfe=nfes[-1]))
+                changes.append(f"{method} {schedule} {b}->{a}: {m:+.1f} ± {se:.1f}")
+    out += ["", f"FID change at NFE {nfes[-1]} from one budget to the next (paired over the "
+                f"draws, ± standard error; positive = worse, the drift): " + "; ".join(changes)
+            + "."]
+    if {"scflow", "gan"} <= set(df.method):
+        gaps = [f"{schedule} {step}: {m:+.1f} ± {se:.1f}"
+                for schedule in sorted(df.schedule.unique()) for step in steps
+                for m, se, _ in [budget.paired_gap(
+                    rows, dict(method="scflow", schedule=schedule, step=step, nfe=nfes[0]),
+                    dict(method="gan", schedule=schedule, step=step, nfe=nfes[0]))]]
+        out += ["", "SCFlow's one-step FID minus +GAN's (paired over the draws): "
+                + "; ".join(gaps) + "."]
     return "\n".join(out)
 
 

@@ -59,9 +59,7 @@ EXTRA_METRICS: dict[str, str] = {
     "clip_score": "mean CLIP image-text cosine similarity x 100 (text-to-image only)",
     "sec_per_image": "wall-clock seconds per generated image at this NFE (batched, no I/O)",
     "sec_per_update": "wall-clock seconds per distillation update (every loss term active)",
-    "grid_minutes": "estimated wall minutes of the whole grid at `step` updates per student",
-    "selected_updates": "updates per student chosen by the budget study's rule "
-                        "(scflow.repro.budget); `method` names the chosen schedule",
+    "eval_seconds": "wall-clock seconds to score one net on the evaluation bank at NFE 1-16",
 }
 
 

@@ -39,7 +39,7 @@ from scflow.repro.results import read_config_hash
 ARTIFACTS_NOTEBOOK = "01_latent_flow_matching"
 """The notebook that trains the shared artefacts (:mod:`scflow.repro.artifacts`)."""
 
-WALL_CLOCK_METRICS = frozenset({"sec_per_image", "sec_per_update", "grid_minutes"})
+WALL_CLOCK_METRICS = frozenset({"sec_per_image", "sec_per_update", "eval_seconds"})
 """Measured times: they differ on every run, so they are listed but not compared."""
 
 ROW_KEY = ("method", "nfe", "step", "metric", "seed", "draw", "n_samples", "feature_backend")
