@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scflow.metrics.floors import memoriser_fid, novel_fid
+from scflow.metrics.floors import memoriser_fid, novel_fid, reconstruction_fid
 
 
 def gaussian_feats(n: int, d: int = 4, seed: int = 0) -> np.ndarray:
@@ -43,3 +43,12 @@ def test_a_shifted_sampler_scores_above_the_floors():
 def test_bad_n_is_refused(n):
     with pytest.raises(ValueError, match="2 <= n < N"):
         memoriser_fid(gaussian_feats(3000), n, 1)
+
+
+def test_reconstruction_floor_pairs_with_the_memoriser():
+    feats = gaussian_feats(3000, seed=4)
+    assert reconstruction_fid(feats, feats, 500, 3) == memoriser_fid(feats, 500, 3)  # exact
+    blurred = 0.5 * feats  # a codec that loses half of every feature
+    assert min(reconstruction_fid(feats, blurred, 500, 3)) > max(memoriser_fid(feats, 500, 3))
+    with pytest.raises(ValueError, match="one reconstruction per reference image"):
+        reconstruction_fid(feats, feats[:10], 5, 1)

@@ -71,7 +71,7 @@ def test_01_latent_flow_matching(env):
     # and the two floors of real images
     draws = preset_values("smoke")["eval_draws"]
     fid = df[df.metric == "fid"]
-    for method in ("teacher", "teacher_heun", "memoriser", "novel_real"):
+    for method in ("teacher", "teacher_heun", "memoriser", "novel_real", "autoencoder"):
         assert sorted(fid[fid.method == method].draw.unique()) == list(range(draws)), method
     heun = fid[fid.method == "teacher_heun"]
     assert set(heun.nfe.astype(int)) == set(preset_values("smoke")["teacher_heun_nfe"])

@@ -10,6 +10,10 @@ features, with the evaluation's own n and reference:
   images -- a sampler that makes new images exactly as good as real ones (its reference is
   smaller by n; with 10,000 references and n = 1,000 that is 9,000).
 
+And one floor of the latent space itself, :func:`reconstruction_fid`: the autoencoder's
+reconstructions ``D(E(x))`` of the memoriser's images, scored against the full reference -- no
+sampler of latents decoded by that autoencoder can beat it by much.
+
 Each is drawn ``draws`` times from its own seeded generator; the spread over draws is the FID's
 evaluation noise at this n for real images.
 """
@@ -46,3 +50,16 @@ def novel_fid(real_feats: np.ndarray, n: int, draws: int) -> list[float]:
         out.append(fid_from_stats(feature_stats(real_feats[idx]),
                                   feature_stats(real_feats[rest])))
     return out
+
+
+def reconstruction_fid(real_feats: np.ndarray, recon_feats: np.ndarray, n: int,
+                       draws: int) -> list[float]:
+    """FID of the reconstructions of the memoriser's ``n`` images (the same subsets, so the two
+    pair up draw by draw) against the full reference; ``recon_feats[i]`` is the features of the
+    reconstruction of image ``i``."""
+    if recon_feats.shape != real_feats.shape:
+        raise ValueError(f"one reconstruction per reference image: features {recon_feats.shape} "
+                         f"vs {real_feats.shape}")
+    ref = feature_stats(real_feats)
+    return [fid_from_stats(feature_stats(recon_feats[idx]), ref)
+            for idx in _subsets(len(real_feats), n, draws)]

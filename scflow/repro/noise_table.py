@@ -2,7 +2,8 @@
 
 - the **FID floors** of real images (notebook 01, :mod:`scflow.metrics.floors`): ``n_eval``
   training images scored like a sample (``memoriser``) and ``n_eval`` real images against the
-  other images (``novel_real``), mean ± sd over the draws;
+  other images (``novel_real``), and the autoencoder's reconstructions of the memoriser's
+  images (``autoencoder``), mean ± sd over the draws;
 - the **evaluation sd** at ``n_eval``: the sd over the bank's draws of the teacher's FID at its
   largest Euler NFE and at its converged (Heun) reference, and the median over Table 4's rows,
   seeds and NFEs of a student's sd over draws;
@@ -26,7 +27,9 @@ from scflow.repro.teacher_ref import CONVERGED_METHOD, TEACHER_RUN, converged_nf
 from scflow.repro.units import Unit, UnitTable, unit_value, units_words
 
 FLOORS = {"memoriser": "memoriser floor: n_eval training images against all of them",
-          "novel_real": "novel-real floor: n_eval real images against the other images"}
+          "novel_real": "novel-real floor: n_eval real images against the other images",
+          "autoencoder": "autoencoder floor: the memoriser's images through the autoencoder, "
+                         "D(E(x)), against all training images"}
 """Notebook 01's floor methods (metric ``fid``, no NFE, one row per draw) and what they are."""
 PAIRS = (("+GAN", "CD"), ("+RF", "+GAN"), ("+BI", "+RF"), ("+BI", "CD"), ("+BI", "+GAN"))
 """Table 4 differences shown with their paired SE: the claims' (each term against the row
