@@ -221,33 +221,42 @@ def teacher_sampler(s: T2ISetup) -> Any:
 
 def evaluate_t2i(net: Any, s: T2ISetup, prompts: list[str], digits: list[int],
                  nfe_list: list[int], extractor: Any, *, method: str, results: Any = None,
-                 clip: Any = None, batch_size: int = 250) -> tuple[dict[int, Tensor], list[dict]]:
+                 clip: Any = None, batch_size: int = 250, draws: int = 1
+                 ) -> tuple[dict[int, Tensor], list[dict]]:
     """Render every prompt once per NFE (:func:`~scflow.t2i.sampling.render_prompts`), decode,
     and score: FID / precision / recall vs the real digits, ``prompt_accuracy``, and
     ``clip_score`` when a :class:`~scflow.t2i.scores.ClipScorer` is given.
 
-    Returns ``(images per NFE, rows)``; rows are also added to ``results`` when given.
+    ``draws``: noise sets of the evaluation bank, the per-prompt noise of set ``k`` seeded from
+    :data:`scflow.evaluate.EVAL_BANK_SEED` ``+ k`` (the same for every method and training
+    seed: comparisons pair up draw by draw). Returns ``(images per NFE of the first set, rows)``;
+    rows (with their ``draw``) are also added to ``results`` when given.
     """
+    from scflow.evaluate import EVAL_BANK_SEED
     from scflow.metrics import evaluate_samples
     from scflow.t2i.sampling import render_prompts
     from scflow.t2i.scores import prompt_accuracy
 
     images, rows = {}, []
-    for nfe in nfe_list:
-        _, lat = render_prompts(net, prompts, s.text, s.latent_shape, nfe, seed=s.p["seed"],
-                                batch_size=batch_size, device=s.device)
-        x = s.codec.decode(lat)
-        images[nfe] = x
-        m = evaluate_samples(x, s.data.images, extractor)
-        m["prompt_accuracy"] = prompt_accuracy(x, digits, extractor)
-        if clip is not None:
-            m["clip_score"] = clip(x, prompts)
-        rows += [dict(metric=k, value=float(v), method=method, nfe=nfe, n_samples=len(prompts))
-                 for k, v in m.items()]
+    real_feats = extractor(s.data.images)  # once for every draw and NFE
+    for k in range(draws):
+        for nfe in nfe_list:
+            _, lat = render_prompts(net, prompts, s.text, s.latent_shape, nfe,
+                                    seed=EVAL_BANK_SEED + k, batch_size=batch_size,
+                                    device=s.device)
+            x = s.codec.decode(lat)
+            if k == 0:
+                images[nfe] = x
+            m = evaluate_samples(x, s.data.images, extractor, real_feats=real_feats)
+            m["prompt_accuracy"] = prompt_accuracy(x, digits, extractor)
+            if clip is not None:
+                m["clip_score"] = clip(x, prompts)
+            rows += [dict(metric=key, value=float(v), method=method, nfe=nfe, draw=k,
+                          n_samples=len(prompts)) for key, v in m.items()]
     if results is not None:
         for r in rows:
             results.add(r["metric"], r["value"], method=r["method"], nfe=r["nfe"],
-                        n_samples=r["n_samples"])
+                        n_samples=r["n_samples"], draw=r["draw"])
     return images, rows
 
 
