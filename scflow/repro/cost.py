@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 REFERENCE = {
-    "full_update_s": 0.31,  # one full SCFlow update, unet_small, batch 32 (README budget study)
+    "full_update_s": 0.31,  # one full SCFlow update, unet_small, batch 32 (the budget study's)
     "cd_update_s": 0.12,  # one CD-only update, same net and batch
     "teacher_update_s": 0.22,  # one Eq. 1 update of unet_small at batch 64 (3,000 in 11 min)
     "sample_step_s": 0.0018,  # one sample through one Euler step, decoded and scored

@@ -2,7 +2,8 @@
 
 - ``smoke``: CI; seconds per notebook, numbers meaningless (written to ``results/smoke/``).
 - ``mini``: the embedded default of ``make reproduce``: real (small) training on a 2-core CPU
-  with scikit-learn's digits. The notebooks' ``parameters`` cells show these values.
+  with the shipped MNIST digits. The notebooks' ``parameters`` cells show these values.
+- ``smoke`` uses scikit-learn's 8 x 8 digits instead (seconds per notebook).
 - ``celebahq256``: the paper's scale (SD VAE, an LFM-sized UNet teacher, a folder of CelebA-HQ
   images at 256 px, Inception FID on 50k samples); needs a GPU and downloaded weights.
 - ``gpu``: the mini data and nets with a longer distillation, on ``cuda`` (see the
@@ -265,9 +266,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 #   The mini keeps these COMPUTE proportions against its own SCFlow budget (distill_steps
 #   2,000 at batch 32): reflow 0.417 x 2,000 = 833 updates, distil 0.083 x 2,000 = 167, batch 32.
 #   (Keeping epochs over pairs instead would give the baseline 6x more updates than SCFlow.)
-# - pairs: the paper draws 50k pairs = 1.67x its 30k training images; 1.67 x 1797 digits would
-#   be 3000, cut to 2000 (1.1x) for CPU time. Euler steps per pair: 500 in the paper, 50 here
-#   (a tenth; 2000 pairs x 50 steps = 100k teacher evaluations, about 2 min on 2 cores).
+# - pairs: the paper draws 50k pairs = 1.67x its 30k training images; 1.67 x 10,000 digits would
+#   be 16,700, cut to 2000 (a fifth of the data) for CPU time. Euler steps per pair: 500 in the
+#   paper, 50 here (a tenth; 2000 pairs x 50 steps = 100k teacher evaluations).
 # - learning rate: the same as the distillation students' (student_lr, 2e-5), a like-for-like
 #   comparison; the paper's CelebA rate 1e-5 at full scale. No EMA: an EMA of decay 0.99 averages
 #   over ~100 updates, too long a memory for a 167-update stage, so both stages are evaluated
@@ -347,8 +348,8 @@ for _name, _values in _T2I_PRESETS.items():
 # - gpu: the mini data, autoencoder and teacher (same values) with a longer distillation: twice
 #   the Tables 3-6 students' budget (4,000 updates, warm-ups 266, the baseline's stages in the
 #   same proportions) and ten times the text-to-image students' (2,000 updates, warm-ups 500).
-#   The mini grid itself takes about 13 minutes on one H100 with --jobs 15 (README, "Running on
-#   a GPU"); this one about twice that (an estimate, not measured).
+#   The mini grid itself took about 13 minutes on one H100 with --jobs 15 (docs/GPU.md; measured
+#   with the digits-based preset of that time); this one about twice that (an estimate).
 PARAMS.update({
     "compile": Param(str, "'no' (eager) or 'torch': torch.compile the velocity nets of the "
                           "distillation step and of sampling (speed only, scflow.compile)",
