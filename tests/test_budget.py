@@ -148,6 +148,8 @@ def test_select_from_results_reads_every_study_csv():
     # grid minutes: (20 + 10 x (k x 0.3 + 60) / 60) / 2 -> 100: 17.5, 200: 20; both fit
     assert rule["minutes"] == {100: pytest.approx(17.5), 200: pytest.approx(20.0)}
     assert (rule["schedule"], rule["updates"]) == ("cosine", 200)
+    # each extra seed of Table 4: 4 students x (200 x 0.3 + 60) / 60 / 2 = 4 minutes more
+    assert rule["table4_seeds"] == 3 + int((100.0 - 20.0) // 4.0)
     rule = budget.select_from_results(_study_frame(), {**p, "budget_minutes": 18.0})
     assert (rule["schedule"], rule["updates"]) == ("cosine", 100)
     with pytest.raises(ValueError, match="no timing"):
@@ -155,8 +157,18 @@ def test_select_from_results_reads_every_study_csv():
         budget.select_from_results(frame[frame.metric != "eval_seconds"], p)
 
 
+def test_table4_seeds_fill_the_time_left():
+    # 10 students at 100 updates x 0.6 s + 60 s = 2 min each: (50 + 20) / 2 = 35 min for 3 seeds
+    assert budget.table4_seeds(100, 0.6, 10, 50.0, 60.0, limit=35.0) == 3
+    assert budget.table4_seeds(100, 0.6, 10, 50.0, 60.0, limit=43.0) == 5  # 4 min per seed
+    assert budget.table4_seeds(100, 0.6, 10, 50.0, 60.0, limit=10.0) == 3  # never fewer
+
+
 def test_the_mini_preset_follows_the_committed_study():
-    """The miniature's schedule and budget are what the rule picks from the committed study."""
+    """The miniature's schedule, budget and Table 4 seeds are what the rule picks from the
+    committed study."""
+    from pathlib import Path
+
     from scflow.repro.results import results_dir
     from scflow.repro.tables import load_results
 
@@ -165,3 +177,7 @@ def test_the_mini_preset_follows_the_committed_study():
     assert p["distill_steps"] == rule["updates"]
     for key, value in budget.SCHEDULES[rule["schedule"]].items():
         assert p[key] == value, key
+    runs = Path(__file__).parents[1] / "papermill_runs"
+    for row in ("cd", "gan", "rf", "bi"):
+        replicas = {f.stem for f in runs.glob(f"table4_{row}_s*.yaml")}
+        assert replicas == {f"table4_{row}_s{k}" for k in range(1, rule["table4_seeds"])}, row

@@ -206,5 +206,24 @@ def select_from_results(results: Any, p: Mapping[str, Any]) -> dict[str, Any]:
                for k in budgets}
     fits = [k for k in budgets if minutes[k] <= p["budget_minutes"]] or [min(budgets)]
     schedule, updates = select_setting(rows, fits, [n for n in p["nfe_list"] if n <= 16])
+    seeds = table4_seeds(updates, sec["scflow"], p["grid_students"], p["grid_fixed_minutes"],
+                         float(evals.max()), p["budget_minutes"])
     return {"schedule": schedule, "updates": updates, "minutes": minutes, "feasible": fits,
-            "sec_per_update": sec, "eval_seconds": float(evals.max())}
+            "table4_seeds": seeds, "sec_per_update": sec, "eval_seconds": float(evals.max())}
+
+
+TABLE4_ROWS = 4
+BASE_SEEDS = 3
+"""``grid_students`` counts Table 4's four rows with these three training seeds."""
+
+
+def table4_seeds(updates: int, sec_per_update: float, n_students: int, fixed_minutes: float,
+                 eval_seconds: float, limit: float) -> int:
+    """Training seeds of each Table 4 row (rule 3, after the budget): at least three, and as many
+    more as the grid at ``updates`` still fits ``limit`` with (each adds four students). The
+    budget comes first: more updates are worth more than more seeds of too short a run."""
+    seeds = BASE_SEEDS
+    while grid_wall_minutes(updates, sec_per_update, n_students + TABLE4_ROWS * (seeds + 1
+                            - BASE_SEEDS), fixed_minutes, eval_seconds) <= limit:
+        seeds += 1
+    return seeds

@@ -112,8 +112,9 @@ def _budget(preset: str, results: pd.DataFrame) -> str:
         rule = budget.select_from_results(results, preset_values(preset))
     except ValueError as err:
         return "\n".join([*out, "", f"(no choice: {err})"])
-    out += ["", f"The rule chose the **{rule['schedule']}** schedule and **{rule['updates']} "
-                f"updates** (measured seconds per update: "
+    out += ["", f"The rule chose the **{rule['schedule']}** schedule, **{rule['updates']} "
+                f"updates** and **{rule['table4_seeds']} training seeds** per Table 4 row "
+                f"(measured seconds per update: "
                 + ", ".join(f"{m} {v:.3f}" for m, v in rule["sec_per_update"].items())
                 + f"; one evaluation on the bank {rule['eval_seconds']:.0f} s; estimated grid "
                 f"minutes per budget: "
