@@ -150,3 +150,13 @@ def test_notebook_06_smoke_run_and_report(tmp_path, monkeypatch):
     text = (tmp_path / "results" / "smoke" / "REPORT.md").read_text()
     assert "| LFM + Rectified + Distill | `table3_rectified` |" in text
     assert "missing" in text and (figures / "report_fig1.png").exists()
+
+
+@pytest.mark.parametrize("preset", ["mini", "gpu"])
+def test_the_baseline_keeps_the_papers_compute_proportions(preset):
+    """Reflow 5/12 and distillation 1/12 of SCFlow's updates (2.5M and 0.5M of 6.0M examples in
+    the paper, docs/METHOD.md §7.5), whatever budget the preset's students get."""
+    p = preset_values(preset)
+    assert p["rectified_reflow_steps"] == round(5 / 12 * p["distill_steps"])
+    assert p["rectified_distill_steps"] == round(1 / 12 * p["distill_steps"])
+    assert p["rectified_batch"] == p["distill_batch"]
