@@ -157,6 +157,13 @@ def test_select_from_results_reads_every_study_csv():
         budget.select_from_results(frame[frame.metric != "eval_seconds"], p)
 
 
+def test_study_rows_refuse_another_studys_rows():
+    frame = _study_frame()
+    frame.loc[frame.index[0], "method"] = "cd lr=2e-05"  # a learning-rate study's row
+    with pytest.raises(ValueError, match="lr=2e-05"):
+        budget.study_rows(frame)
+
+
 def test_table4_seeds_fill_the_time_left():
     # 10 students at 100 updates x 0.6 s + 60 s = 2 min each: (50 + 20) / 2 = 35 min for 3 seeds
     assert budget.table4_seeds(100, 0.6, 10, 50.0, 60.0, limit=35.0) == 3

@@ -48,6 +48,14 @@ def test_check_rejects_bool_for_int_and_bad_list_items():
     assert PARAMS["guidance"].check("guidance", 2) == 2.0
 
 
+def test_heun_evaluations_must_be_even():
+    # Heun spends two evaluations per step: an odd count would fail in notebook 01 after the
+    # teacher's Euler evaluation, so it is refused before any compute
+    assert PARAMS["teacher_heun_nfe"].check("teacher_heun_nfe", [4, 24]) == [4, 24]
+    with pytest.raises(ParameterError, match="multiple of 2"):
+        PARAMS["teacher_heun_nfe"].check("teacher_heun_nfe", [24, 25])
+
+
 # --- the preset rule ----------------------------------------------------------------------------
 
 def test_defaults_follow_the_chosen_preset():

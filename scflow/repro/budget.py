@@ -180,6 +180,10 @@ def study_rows(results: Any) -> list[dict[str, Any]]:
     rows = []
     for r in study.itertuples():
         method, schedule = r.method.split(" ", 1)
+        if schedule not in SCHEDULES:  # rows of another study (e.g. of learning rates)
+            run = getattr(r, "run", "?")
+            raise ValueError(f"study row {r.method!r} ({run}.csv): schedule {schedule!r} is not "
+                             f"one of {', '.join(SCHEDULES)} (a CSV of another study?)")
         rows.append({"method": method, "schedule": schedule, "metric": r.metric,
                      "value": float(r.value), "step": int(float(r.step)),
                      "nfe": None if pd.isna(r.nfe) else int(float(r.nfe)),

@@ -40,6 +40,7 @@ class Param:
     choices: tuple | None = None
     item_type: type | None = None  # for list parameters
     min_len: int = 0  # for list parameters: at least this many items
+    multiple_of: int | None = None  # ints (or list items) divisible by this
     # The parameter's value when it was introduced (behaviour unchanged at that value). Left out
     # of the configuration hash when set to it, so results computed before the parameter was
     # added keep their hash (and are not rerun); any other value enters the hash as usual.
@@ -54,6 +55,8 @@ class Param:
                 parts.append(f"{v} {bound}")
         if self.choices is not None:
             parts.append("one of " + ", ".join(map(repr, self.choices)))
+        if self.multiple_of is not None:
+            parts.append(f"multiple of {self.multiple_of}")
         if self.min_len:
             parts.append(f"with at least {self.min_len} item{'s' * (self.min_len > 1)}")
         return " ".join(parts)
@@ -96,6 +99,8 @@ class Param:
 
     def _range(self, v: Any, bad: Exception) -> None:
         if self.choices is not None and v not in self.choices:
+            raise bad
+        if self.multiple_of is not None and isinstance(v, int) and v % self.multiple_of:
             raise bad
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if (self.ge is not None and not v >= self.ge) or (self.gt is not None and not v > self.gt) \

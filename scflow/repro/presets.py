@@ -74,7 +74,7 @@ PARAMS: dict[str, Param] = {
                              "is scored on the same sets (scflow.evaluate.bank_noise)", ge=1),
     "teacher_heun_nfe": Param(list, "network evaluations of the teacher's converged reference "
                                     "(Heun, 2 per step; even numbers)", item_type=int, ge=2,
-                              min_len=1),
+                              multiple_of=2, min_len=1),
     "fid_backend": Param(str, "'digits' (offline classifier features, miniature) or "
                               "'inception' (clean-fid, real scale)", choices=("digits", "inception")),
     "classifier_steps": Param(int, "training steps of the digits feature classifier", ge=1),
