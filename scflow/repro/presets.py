@@ -171,11 +171,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fid_backend": "digits",
         "classifier_steps": 1500,
         "n_show": 8,
-        # distillation: batch 32 (the paper's CelebA batch); 2,000 updates at learning rate 2e-5
-        # for student and discriminator, chosen by the training-budget study's rule (notebook 09,
-        # docs/METHOD.md §7.7: the grid of 24 students fits three hours on 2 CPU cores); warm-ups
-        # of L_RF / L_BI at 133, as studied; evaluation EMA 0.99 (0.9999 would still be mostly
-        # the teacher after 2,000 updates). Reasons: docs/METHOD.md §7.2
+        # distillation: batch 32 (the paper's CelebA batch); 1,000 updates at a constant learning
+        # rate 2e-5 for student and discriminator with the evaluation EMA 0.99, chosen by the
+        # training-budget study's rule (notebook 09, docs/METHOD.md §7.7: of the studied budgets
+        # only 1,000 lets the grid fit three hours on 2 CPU cores); warm-ups of L_RF / L_BI at
+        # 133, as studied (0.9999 would still be mostly the teacher after 1,000 updates).
+        # Reasons: docs/METHOD.md §7.2
         "fidelity": "paper",
         "distance": "",
         "huber_c": 0.01,
@@ -197,7 +198,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "d_head": "",
         "r1_gamma": 1.0,
         "disc_width": 64,
-        "distill_steps": 2000,
+        "distill_steps": 1000,
         "distill_batch": 32,
         "mixed_precision": "no",
         "ckpt_every": 100,
@@ -264,14 +265,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 # - the paper spends 200 epochs x 30k images = 6.0M examples on SCFlow, 50 epochs x 50k pairs
 #   = 2.5M on reflow (0.417 of SCFlow) and 10 epochs x 50k = 0.5M on the distil stage (0.083).
 #   The mini keeps these COMPUTE proportions against its own SCFlow budget (distill_steps
-#   2,000 at batch 32): reflow 0.417 x 2,000 = 833 updates, distil 0.083 x 2,000 = 167, batch 32.
+#   1,000 at batch 32): reflow 0.417 x 1,000 = 417 updates, distil 0.083 x 1,000 = 83, batch 32.
 #   (Keeping epochs over pairs instead would give the baseline 6x more updates than SCFlow.)
 # - pairs: the paper draws 50k pairs = 1.67x its 30k training images; 1.67 x 10,000 digits would
 #   be 16,700, cut to 2000 (a fifth of the data) for CPU time. Euler steps per pair: 500 in the
 #   paper, 50 here (a tenth; 2000 pairs x 50 steps = 100k teacher evaluations).
 # - learning rate: the same as the distillation students' (student_lr, 2e-5), a like-for-like
 #   comparison; the paper's CelebA rate 1e-5 at full scale. No EMA: an EMA of decay 0.99 averages
-#   over ~100 updates, too long a memory for a 167-update stage, so both stages are evaluated
+#   over ~100 updates, too long a memory for an 83-update stage, so both stages are evaluated
 #   with their raw weights.
 PARAMS.update({
     "rectified_pairs": Param(int, "number of (noise, teacher sample) pairs of stage 1 (paper: 50k)",
@@ -285,8 +286,8 @@ PARAMS.update({
     "rectified_lr": Param(float, "AdamW learning rate of stages 2 and 3", gt=0),
 })
 _BASELINE_PRESETS: dict[str, dict[str, Any]] = {
-    "mini": {"rectified_pairs": 2000, "rectified_euler_steps": 50, "rectified_reflow_steps": 833,
-             "rectified_distill_steps": 167, "rectified_batch": 32, "rectified_lr": 2e-5},
+    "mini": {"rectified_pairs": 2000, "rectified_euler_steps": 50, "rectified_reflow_steps": 417,
+             "rectified_distill_steps": 83, "rectified_batch": 32, "rectified_lr": 2e-5},
     "smoke": {"rectified_pairs": 32, "rectified_euler_steps": 4, "rectified_reflow_steps": 3,
               "rectified_distill_steps": 2, "rectified_batch": 8},
     # paper: 50k pairs, 500 steps; 50 and 10 epochs of 50k pairs at batch 32; lr 1e-5
@@ -346,7 +347,7 @@ for _name, _values in _T2I_PRESETS.items():
 # - compile: a speed switch (scflow.compile); "no" is neutral, so it leaves every committed
 #   configuration hash unchanged.
 # - gpu: the mini data, autoencoder and teacher (same values) with a longer distillation: twice
-#   the Tables 3-6 students' budget (4,000 updates, warm-ups 266, the baseline's stages in the
+#   the Tables 3-6 students' budget (2,000 updates, warm-ups 266, the baseline's stages in the
 #   same proportions) and ten times the text-to-image students' (2,000 updates, warm-ups 500).
 #   The mini grid itself took about 13 minutes on one H100 with --jobs 15 (docs/GPU.md; measured
 #   with the digits-based preset of that time); this one about twice that (an estimate).
@@ -371,12 +372,12 @@ PRESETS["mini"]["threads"] = 1
 PRESETS["gpu"] = {
     "preset": "gpu",
     "device": "cuda",
-    "distill_steps": 4000,
+    "distill_steps": 2000,
     "warmup_rf": 266,
     "warmup_bi": 266,
     "ckpt_every": 1000,
-    "rectified_reflow_steps": 1667,
-    "rectified_distill_steps": 333,
+    "rectified_reflow_steps": 833,
+    "rectified_distill_steps": 167,
     "t2i_distill_steps": 2000,
     "t2i_warmup_rf": 500,
     "t2i_warmup_bi": 500,
