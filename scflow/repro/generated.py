@@ -119,6 +119,13 @@ def _budget(preset: str, results: pd.DataFrame) -> str:
                 + f"; one evaluation on the bank {rule['eval_seconds']:.0f} s; estimated grid "
                 f"minutes per budget: "
                 + ", ".join(f"{k}: {v:.0f}" for k, v in rule["minutes"].items()) + ")."]
+    bank = budget.bank_check(rows, rule["schedule"], rule["updates"])
+    out += ["", f"The bank's size (rule of docs/METHOD.md §8): at that setting the smallest "
+                f"difference the claims test is {bank['difference']}, {bank['mean']:+.2f} ± "
+                f"{bank['se']:.2f} FID (paired over {bank['draws']} draws); its standard error "
+                f"is {bank['ratio']:.2f} of it, "
+                + ("within a third: the bank stays at its size." if bank["enough"] else
+                   "beyond a third: the rule asks for more draws.")]
     steps = sorted(df.step.unique())
     changes = []
     for schedule in sorted(df.schedule.unique()):
