@@ -4,10 +4,10 @@ Each studied *schedule* (:data:`SCHEDULES`) is a learning-rate schedule with an 
 ``constant`` is the authors' code (a constant rate, a short EMA); ``cosine`` decays the rate to
 0 at the run's last update and keeps a longer EMA with warm-up (:mod:`scflow.schedule`), the
 remedy for a student that drifts when trained longer at a constant rate (as on the 8×8
-digits; on MNIST none drifted). With a schedule whose
-every value depends on the update index alone (``constant``), one run yields a whole budget
-curve: its evaluation EMA's weights at update k are what a k-update run gives
-(:func:`scflow.repro.experiment.train_resumable` ``snapshots``). A decaying rate ends at the
+digits; on MNIST none drifted). With a schedule whose every value depends on the update index
+alone (``constant``), one run yields a whole budget curve: its evaluation EMA's weights at
+update k are what a k-update run gives (:func:`scflow.repro.experiment.train_resumable`
+``snapshots``). A decaying rate ends at the
 run's last update, so every budget is its own run.
 
 Every student is scored on the evaluation bank (:func:`scflow.evaluate.evaluate_bank`), so two
