@@ -150,9 +150,16 @@ def _budget(preset: str, results: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def _verify(preset: str, results: pd.DataFrame) -> str:
+    from scflow.repro.verify_record import RECORD_NAME, read_record, verify_markdown
+
+    folder = Path(results.attrs.get("folder") or results_dir(preset))
+    return verify_markdown(read_record(folder / RECORD_NAME))
+
+
 SECTIONS: dict[str, Callable[[str, pd.DataFrame], str]] = {
     "table4": _table4, "noise": _noise, "t2i": _t2i, "claims": _claims, "timings": _timings,
-    "budget": _budget}
+    "budget": _budget, "verify": _verify}
 """Section name -> its renderer (preset, that preset's results) -> Markdown."""
 
 
@@ -193,6 +200,7 @@ def refresh_text(text: str, where: str, presets: tuple[str, ...] | None = None,
         if preset not in cache:
             folder = (folders or {}).get(preset) or results_dir(preset)
             cache[preset] = load_results(folder)
+            cache[preset].attrs["folder"] = str(folder)  # for the files beside the CSVs
         body = SECTIONS[section](preset, cache[preset]).strip()
         return f"<!-- generated: {m['name']} -->\n{body}\n<!-- /generated: {m['name']} -->"
 
