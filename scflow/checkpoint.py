@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from scflow import provenance
+from scflow.cache import disk_full
 from scflow.nets import VelocityNet, _jsonable, check_config_match
 
 FORMAT_VERSION = 2
@@ -86,6 +87,11 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except BaseException as err:  # torch's zip writer says "unexpected pos" on a full disk
+        full = disk_full(err, path)
+        if full is not None:
+            raise full from err
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

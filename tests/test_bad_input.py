@@ -254,3 +254,21 @@ def test_a_full_disk_is_named_not_unexpected_pos(tmp_path, monkeypatch):
     with pytest.raises(DiskFullError, match=r"disk full while writing .*r\.csv"):
         atomic_write_bytes(tmp_path / "r.csv", b"x")
     assert not list(tmp_path.glob(".r.csv*"))  # no temp file left behind
+
+
+def test_a_full_disk_while_checkpointing_is_named(tmp_path, monkeypatch):
+    """torch's zip writer reports a full disk as "unexpected pos": the checkpoint names its file
+    and leaves no temporary file behind."""
+    import torch
+
+    from scflow.cache import DiskFullError
+    from scflow.checkpoint import atomic_save
+
+    def full(obj, fh):
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed; unexpected pos 64")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(DiskFullError, match=r"disk full while writing .*last\.pt"):
+        atomic_save({"w": 1}, tmp_path / "last.pt")
+    assert list(tmp_path.iterdir()) == []
