@@ -46,8 +46,8 @@ class BaselineConfig:
 
     pairs: int = 2000  # stage 1: (noise, teacher sample) pairs
     euler_steps: int = 50  # stage 1: teacher Euler steps per pair
-    reflow_steps: int = 833  # stage 2 updates
-    distill_steps: int = 167  # stage 3 updates
+    reflow_steps: int = 417  # stage 2 updates
+    distill_steps: int = 83  # stage 3 updates
     batch_size: int = 32  # stages 2 and 3
     lr: float = 2e-5  # AdamW, stages 2 and 3
     seed: int = 0  # pair noise and training batches

@@ -133,6 +133,19 @@ def disk_full(err: BaseException, path: Path) -> DiskFullError | None:
                                        f"run resumes)")
 
 
+@contextlib.contextmanager
+def naming_a_full_disk(path: Path) -> Iterator[None]:
+    """Re-raise a full disk met inside the block as the :class:`DiskFullError` of
+    :func:`disk_full`, naming ``path``; any other error passes unchanged."""
+    try:
+        yield
+    except BaseException as err:
+        full = disk_full(err, path)
+        if full is None or full is err:  # not a full disk, or already named
+            raise
+        raise full from err
+
+
 def restore_shipped(final: Path) -> bool:
     """Copy the shipped artefact for cache entry ``final`` into the cache, verified; False if none.
 
@@ -226,15 +239,10 @@ def cached(kind: str, config: Any, build: Callable[[Path], None]) -> tuple[Path,
         tmp = _fresh_sibling(final)
         tmp.mkdir(0o777)  # the umask decides (mkdtemp would make it owner-only, 0700)
         try:
-            try:
+            with naming_a_full_disk(tmp):
                 build(tmp)
                 (tmp / "config.json").write_text(json.dumps(config, sort_keys=True, indent=1,
                                                             default=str))
-            except (OSError, RuntimeError) as err:
-                full = disk_full(err, tmp)
-                if full is None:
-                    raise
-                raise full from err
             if final.exists():  # an earlier broken build: replace it
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -258,13 +266,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     # that a shared results folder stays readable by its group
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException as err:
-        if os.path.exists(tmp):
+        with naming_a_full_disk(path):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):  # left only by a failed write
             os.unlink(tmp)
-        full = disk_full(err, path)
-        if full is not None:
-            raise full from err
-        raise

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from scflow import provenance
-from scflow.cache import disk_full
+from scflow.cache import naming_a_full_disk
 from scflow.nets import VelocityNet, _jsonable, check_config_match
 
 FORMAT_VERSION = 2
@@ -82,16 +82,12 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:  # torch's zip writer says "unexpected pos" on a full disk
-        full = disk_full(err, path)
-        if full is not None:
-            raise full from err
-        raise
+        with naming_a_full_disk(path):  # torch's zip writer: "unexpected pos" on a full disk
+            with open(tmp, "wb") as fh:
+                torch.save(obj, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -7,8 +7,8 @@ curve without any scheduler state, and every schedule can be tested point by poi
 - :func:`lr_factor`: the learning rate of update ``it`` as a fraction of the configured one.
   ``constant`` is the authors' code (and every run before schedules existed); ``cosine`` and
   ``linear`` decay to 0 at the last update, so that a longer run does not keep moving at the
-  full rate at its end (a student trained at a constant rate drifts: its FID at NFE 2-16 got
-  worse between 2,000 and 4,000 updates in the miniature, docs/METHOD.md).
+  full rate at its end (a student trained at a constant rate can drift: on scikit-learn's 8×8
+  digits its FID at NFE 2-16 got worse with more updates, docs/METHOD.md §7.7).
 - :func:`eval_ema_decay_at`: the evaluation EMA's decay, optionally with the warm-up
   ``min(decay, (1 + it) / (10 + it))`` that the teachers use (:func:`scflow.ema.warmup_decay`),
   which lets a slow EMA (e.g. 0.999) average the recent students instead of keeping a share of

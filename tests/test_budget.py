@@ -188,3 +188,22 @@ def test_the_mini_preset_follows_the_committed_study():
     for row in ("cd", "gan", "rf", "bi"):
         replicas = {f.stem for f in runs.glob(f"table4_{row}_s*.yaml")}
         assert replicas == {f"table4_{row}_s{k}" for k in range(1, rule["table4_seeds"])}, row
+
+
+def test_bank_check_takes_the_smallest_claimed_difference():
+    rows = []
+    for draw, noise in enumerate((0.0, 0.4, -0.4, 0.2)):
+        for method, nfe, value in (("cd", 1, 20.0), ("gan", 1, 12.0), ("cd", 2, 10.0),
+                                   ("cd", 16, 11.0 + noise)):
+            rows.append(dict(method=method, schedule="constant", step=100, nfe=nfe, draw=draw,
+                             metric="fid", value=value + noise))
+    # cd 16 - cd 2 = +1 + noise: the smallest claimed difference the rows can measure
+    check = budget.bank_check(rows, "constant", 100)
+    assert check["difference"] == "cd NFE 16 - cd NFE 2"
+    assert check["mean"] == pytest.approx(1.05) and check["draws"] == 4
+    # sd of the draws' offsets (0, .4, -.4, .2) is 0.3416, over 4 draws: SE 0.1708
+    assert check["se"] == pytest.approx(0.1708, rel=1e-3) and check["enough"]
+    rows = [{**r, "value": r["value"] + 3 * r["draw"]} if r["nfe"] == 16 else r for r in rows]
+    assert not budget.bank_check(rows, "constant", 100)["enough"]  # noisier: more draws
+    with pytest.raises(ValueError, match="no claimed difference"):
+        budget.bank_check(rows, "cosine", 100)

@@ -315,6 +315,21 @@ def test_summary_lists_every_claim_under_its_verdict_with_why(tmp_path):
     assert "the paper gives no number for it" in text  # fig6_consistency
 
 
+def test_a_note_shows_only_beside_the_verdict_it_explains(tmp_path, monkeypatch):
+    from scflow.repro import claim_notes
+
+    _grid(tmp_path, **MINI_LIKE)
+    df = claims.judge_all(claims.CLAIMS, tables.load_results(tmp_path),
+                          tables.load_paper_numbers())
+    row = df.iloc[0]
+    other = next(v for v in claim_rules.VERDICTS if v != row.verdict)
+    monkeypatch.setattr(claim_notes, "NOTES", {(row.key, row.verdict): "because of a reason",
+                                               (row.key, other): "a stale reason"})
+    text = claims_text.summary_markdown(df)
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"- {row.claim} "))
+    assert line.endswith("*Why:* because of a reason") and "stale" not in text
+
+
 def _line(**kw):
     base = dict(claim="c", source="s", op="<", margin=0.05, ours_lhs=10.0, ours_rhs=10.2,
                 seeds=[0, 1, 2], n_seeds=3, n_draws=5, n_any_seeds=3, rhs_is_constant=False,

@@ -275,3 +275,17 @@ def test_table_figure_draws_identical_rows_once():
     for ax in fig.axes:
         labels = [line.get_label() for line in ax.lines]
         assert labels == ["t_trunc 0.4 = EMA mu 0.9", "t_trunc 0"], labels
+
+
+def test_busy_span_merges_overlaps_and_leaves_out_pauses():
+    import pandas as pd
+
+    from scflow.repro.markdown_tables import span_minutes
+
+    # a: 10:00-10:30, b: 10:20-10:40 (overlap), c: 12:00-12:10 after a pause of the runner
+    rows = pd.DataFrame({"run": ["a", "a", "b", "c"],
+                         "timestamp": ["2026-01-01T10:30:00Z", "2026-01-01T10:30:00Z",
+                                       "2026-01-01T10:40:00Z", "2026-01-01T12:10:00Z"],
+                         "wall_time_s": [1800, 1800, 1200, 600]})
+    assert span_minutes(rows) == "50.0 min"
+    assert span_minutes(rows.drop(columns="timestamp")) == "-"

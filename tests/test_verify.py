@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import re
@@ -109,8 +110,11 @@ def test_verify_reruns_a_committed_smoke_run(tmp_path, monkeypatch, capsys):
         monkeypatch.setenv(var, str(value))
     assert runner.main([yaml, "--preset", "smoke"]) == 0  # the "committed" run, one thread
     capsys.readouterr()
-    assert runner.main(["--verify", yaml, "--preset", "smoke"]) == 0
+    assert runner.main(["--verify", yaml, "--preset", "smoke", "--record"]) == 0
     out = capsys.readouterr().out
+    record = json.loads((committed / "smoke" / "verify.json").read_text())
+    assert record["ok"] and record["runs"] == ["table4_cd"]
+    assert {m["metric"] for m in record["metrics"]} >= {"fid", "loss_cd"}
     assert "shared artefacts shipped" in out and "verified: every compared value" in out
     # every FID (each NFE on each draw of the bank) equal, none differing
     n_fid = re.search(r"table4_cd +fid +(\d+) +\1 +0 +ok", out)

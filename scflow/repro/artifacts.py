@@ -1,8 +1,8 @@
 """Export the trained shared artefacts of a preset from the cache into ``artifacts/<preset>/``.
 
 The autoencoder, the latents, the teacher and the digits classifier are what every student
-notebook needs before its first figure; on the 2-core CPU they take notebook 01's 17 minutes at
-the ``mini`` preset. Shipped in the repository with a manifest of their cache names and
+notebook needs before its first figure; on the 2-core CPU they take notebook 01's time at the
+``mini`` preset (README, Timings). Shipped in the repository with a manifest of their cache names and
 sha256 (a few MB), :func:`scflow.cache.cached` verifies them and copies them into the cache on a
 miss, so a fresh clone trains only the student. Usage, after ``mini`` has been trained::
 

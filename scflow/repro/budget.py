@@ -3,10 +3,11 @@
 Each studied *schedule* (:data:`SCHEDULES`) is a learning-rate schedule with an evaluation EMA:
 ``constant`` is the authors' code (a constant rate, a short EMA); ``cosine`` decays the rate to
 0 at the run's last update and keeps a longer EMA with warm-up (:mod:`scflow.schedule`), the
-remedy for a student that drifts when trained longer at a constant rate. With a schedule whose
-every value depends on the update index alone (``constant``), one run yields a whole budget
-curve: its evaluation EMA's weights at update k are what a k-update run gives
-(:func:`scflow.repro.experiment.train_resumable` ``snapshots``). A decaying rate ends at the
+remedy for a student that drifts when trained longer at a constant rate (as on the 8×8
+digits; on MNIST none drifted). With a schedule whose every value depends on the update index
+alone (``constant``), one run yields a whole budget curve: its evaluation EMA's weights at
+update k are what a k-update run gives (:func:`scflow.repro.experiment.train_resumable`
+``snapshots``). A decaying rate ends at the
 run's last update, so every budget is its own run.
 
 Every student is scored on the evaluation bank (:func:`scflow.evaluate.evaluate_bank`), so two
@@ -168,6 +169,40 @@ def paired_gap(rows: Sequence[Mapping[str, Any]], a: Mapping[str, Any], b: Mappi
         return mean, math.nan, 1
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
     return mean, sd / math.sqrt(len(diffs)), len(diffs)
+
+
+CLAIMED_DIFFERENCES: tuple[tuple[str, int, str, int], ...] = (
+    ("gan", 1, "cd", 1),  # truncation + GAN repair the one-step sample
+    ("cd", 16, "cd", 2),  # CD gets worse with more steps
+    ("scflow", 16, "scflow", 1),  # full SCFlow is flat over NFE
+    *(("scflow", n, "cd", n) for n in (1, 2, 4, 8, 16)),  # SCFlow beats CD, at every NFE
+)
+"""The FID differences of Table 4 the claims test that the study's rows (CD, +GAN, full SCFlow)
+can measure: ``(row a, NFE of a, row b, NFE of b)`` for ``a - b``."""
+
+
+def bank_check(rows: Sequence[Mapping[str, Any]], schedule: str, updates: int,
+               differences: Sequence[tuple[str, int, str, int]] = CLAIMED_DIFFERENCES
+               ) -> dict[str, Any]:
+    """The bank-size rule (docs/METHOD.md §8, fixed before any reported student was scored):
+    at the chosen ``(schedule, updates)``, the smallest of ``differences`` in size, its paired
+    standard error over the study's draws (:func:`paired_gap`), and whether that error is at
+    most a third of it (the bank is then large enough; else more draws)."""
+    found = []
+    for a, na, b, nb in differences:
+        sel = {"schedule": schedule, "step": updates}
+        try:
+            mean, se, n = paired_gap(rows, {**sel, "method": a, "nfe": na},
+                                     {**sel, "method": b, "nfe": nb})
+        except ValueError:  # a row or NFE the study did not run
+            continue
+        found.append({"difference": f"{a} NFE {na} - {b} NFE {nb}", "mean": mean, "se": se,
+                      "draws": n})
+    if not found:
+        raise ValueError(f"no claimed difference measurable at {schedule} {updates}")
+    smallest = min(found, key=lambda d: abs(d["mean"]))
+    return {**smallest, "ratio": smallest["se"] / abs(smallest["mean"]),
+            "enough": smallest["se"] <= abs(smallest["mean"]) / 3}
 
 
 def study_rows(results: Any) -> list[dict[str, Any]]:

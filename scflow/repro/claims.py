@@ -153,7 +153,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("t4_cd_u_shape", "CD's FID rises clearly from NFE 2 to 16 (FID16 / FID2 >= 1.3)",
           "Table 4, Fig. 4", _q("4", "CD", (2, 16), over_nfe="ratio"), ">~", 1.3, margin=0.0),
     # std_ratio is a ratio of pixel stds over ~1e6 pixels, near 1; its sampling noise is far
-    # below 0.5% (seed and draw noise are the paired interval's job), while the effect is ~1% in miniature.
+    # below the 0.5% margin (seed and draw noise are the paired interval's job).
     # Every sampler's contrast rises with NFE (the teacher's too): the claim is that CD's rises
     # more than SCFlow's, so the rule compares CD's gain with SCFlow's, not CD with itself.
     Claim("fig4_saturation", "CD's samples gain more contrast with more steps than SCFlow's "

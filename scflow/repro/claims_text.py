@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from scflow.repro.claim_notes import note_for
 from scflow.repro.claim_rules import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, TIE
 from scflow.repro.units import units_words
 
@@ -144,7 +145,10 @@ def summary_markdown(judged: pd.DataFrame) -> str:
         if sub.empty:
             continue
         out += [f"**{head}** ({len(sub)}):", ""]
-        out += [f"- {r.claim} ({r.source}): {why(r)}; {_paper_side(r)}." for r in sub.itertuples()]
+        for r in sub.itertuples():
+            note = note_for(r.key, r.verdict)
+            out.append(f"- {r.claim} ({r.source}): {why(r)}; {_paper_side(r)}."
+                       + (f" *Why:* {note}" if note else ""))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

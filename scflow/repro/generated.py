@@ -119,6 +119,13 @@ def _budget(preset: str, results: pd.DataFrame) -> str:
                 + f"; one evaluation on the bank {rule['eval_seconds']:.0f} s; estimated grid "
                 f"minutes per budget: "
                 + ", ".join(f"{k}: {v:.0f}" for k, v in rule["minutes"].items()) + ")."]
+    bank = budget.bank_check(rows, rule["schedule"], rule["updates"])
+    out += ["", f"The bank's size (rule of docs/METHOD.md §8): at that setting the smallest "
+                f"difference the claims test is {bank['difference']}, {bank['mean']:+.2f} ± "
+                f"{bank['se']:.2f} FID (paired over {bank['draws']} draws); its standard error "
+                f"is {bank['ratio']:.2f} of it, "
+                + ("within a third: the bank stays at its size." if bank["enough"] else
+                   "beyond a third: the rule asks for more draws.")]
     steps = sorted(df.step.unique())
     changes = []
     for schedule in sorted(df.schedule.unique()):
@@ -143,9 +150,16 @@ def _budget(preset: str, results: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def _verify(preset: str, results: pd.DataFrame) -> str:
+    from scflow.repro.verify_record import RECORD_NAME, read_record, verify_markdown
+
+    folder = Path(results.attrs.get("folder") or results_dir(preset))
+    return verify_markdown(read_record(folder / RECORD_NAME))
+
+
 SECTIONS: dict[str, Callable[[str, pd.DataFrame], str]] = {
     "table4": _table4, "noise": _noise, "t2i": _t2i, "claims": _claims, "timings": _timings,
-    "budget": _budget}
+    "budget": _budget, "verify": _verify}
 """Section name -> its renderer (preset, that preset's results) -> Markdown."""
 
 
@@ -186,6 +200,7 @@ def refresh_text(text: str, where: str, presets: tuple[str, ...] | None = None,
         if preset not in cache:
             folder = (folders or {}).get(preset) or results_dir(preset)
             cache[preset] = load_results(folder)
+            cache[preset].attrs["folder"] = str(folder)  # for the files beside the CSVs
         body = SECTIONS[section](preset, cache[preset]).strip()
         return f"<!-- generated: {m['name']} -->\n{body}\n<!-- /generated: {m['name']} -->"
 

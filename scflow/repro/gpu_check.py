@@ -14,8 +14,7 @@ On ``cuda``, in a temporary cache (nothing of the project's cache is read or wri
 A check passes when it ran on the GPU and every loss and FID is finite. Exit code 0: all
 passed; 1: a check failed; 2: no CUDA GPU (within seconds, before any work).
 
-Measured on one H100: 58 s with ``--teacher-steps 300 --student-steps 100`` (92.7 ms per full
-mini update, 246.9 ms per full paper-scale bf16 update); the defaults take about twice that.
+What it measured on an H100 (its time, the update times at both scales): docs/GPU.md.
 
     python -m scflow.repro.gpu_check [--teacher-steps 600] [--student-steps 300] [--time-steps 10]
 """

@@ -168,10 +168,25 @@ def seeds_cell(results: pd.DataFrame, preset_seed: int) -> str:
 
 
 def span_minutes(results: pd.DataFrame) -> str:
-    """Minutes from the earliest run start (timestamp - wall_time_s) to the latest row."""
+    """Minutes during which at least one run was running: the union of every run's interval
+    (its CSV's timestamp minus ``wall_time_s``, to the timestamp), so a pause between two
+    invocations of the runner is not counted."""
     try:
         ts = pd.to_datetime(results.timestamp, utc=True)
-        start = (ts - pd.to_timedelta(pd.to_numeric(results.wall_time_s), unit="s")).min()
-        return f"{(ts.max() - start).total_seconds() / 60:.1f} min"
-    except (ValueError, TypeError, KeyError):
+        frame = pd.DataFrame({"run": results.run, "end": ts,
+                              "start": ts - pd.to_timedelta(pd.to_numeric(results.wall_time_s),
+                                                            unit="s")})
+        spans = frame.groupby("run").agg(start=("start", "min"), end=("end", "max"))
+    except (ValueError, TypeError, KeyError, AttributeError):
         return "-"
+    busy, cur_start, cur_end = 0.0, None, None
+    for start, end in sorted(zip(spans.start, spans.end, strict=True)):
+        if cur_end is None or start > cur_end:
+            if cur_end is not None:
+                busy += (cur_end - cur_start).total_seconds()
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    if cur_end is not None:
+        busy += (cur_end - cur_start).total_seconds()
+    return f"{busy / 60:.1f} min"

@@ -1,4 +1,4 @@
-"""Every notebook parameter, declared once, and the three presets.
+"""Every notebook parameter, declared once, and the presets.
 
 - ``smoke``: CI; seconds per notebook, numbers meaningless (written to ``results/smoke/``).
 - ``mini``: the embedded default of ``make reproduce``: real (small) training on a 2-core CPU
@@ -150,13 +150,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "resolution": 32,
         "vae": "",
         "vae_config": "mini",
-        # on MNIST the autoencoder's blur bounds every sample: at 400 steps its reconstructions
-        # alone scored FID 33 on the digits features, at 2,000 steps 6 (real images: 4-8)
+        # on MNIST the autoencoder's blur bounds every sample: a pilot with a fifth of these
+        # steps left its reconstructions alone far above the real images' FID floor (notebook
+        # 01 measures the autoencoder's floor beside the real ones)
         "vae_steps": 2000,
         "vae_kl_weight": 1e-6,
         "latent_scale": 0.0,
         "teacher_arch": "unet_small",
-        "teacher_steps": 6000,  # FID at Euler NFE 25: 3,000 steps about 77, 6,000 about 44
+        "teacher_steps": 6000,  # a pilot at half of it gave a clearly worse Euler FID
         "teacher_batch": 64,
         "teacher_lr": 2e-4,
         "teacher_ema": 0.999,
@@ -301,8 +302,8 @@ for _name, _values in _BASELINE_PRESETS.items():
 
 
 # === Text-to-image, Tables 1-2 in miniature (scflow/t2i/, notebook 08) =======================
-# docs/METHOD.md §7.4. The mini values size notebook 08 to about 27 minutes on one CPU thread
-# (measured, running beside notebook 01 in `make reproduce`):
+# docs/METHOD.md §7.4. The mini values size notebook 08 to a fraction of the grid on one CPU
+# thread (its measured time: README, Timings):
 # 1-RF teacher 1000 updates, one reflow round on 1000 pairs of 25 Euler steps (500 updates),
 # 200 distillation updates per student (warm-ups of L_RF / L_BI scaled to 50). The real T2I run
 # (paper: 18k iterations from InstaFlow's 2-RF, COCO prompts) has no preset here: its parts
@@ -349,8 +350,7 @@ for _name, _values in _T2I_PRESETS.items():
 # - gpu: the mini data, autoencoder and teacher (same values) with a longer distillation: twice
 #   the Tables 3-6 students' budget (2,000 updates, warm-ups 266, the baseline's stages in the
 #   same proportions) and ten times the text-to-image students' (2,000 updates, warm-ups 500).
-#   The mini grid itself took about 13 minutes on one H100 with --jobs 15 (docs/GPU.md; measured
-#   with the digits-based preset of that time); this one about twice that (an estimate).
+#   What the grid costs on a GPU: docs/GPU.md.
 PARAMS.update({
     "compile": Param(str, "'no' (eager) or 'torch': torch.compile the velocity nets of the "
                           "distillation step and of sampling (speed only, scflow.compile)",
@@ -434,8 +434,8 @@ def preset_values(preset: str) -> dict[str, Any]:
 # scflow.repro.budget.select_setting turns it into the miniature's schedule and budget by a rule
 # fixed before the study ran.
 PARAMS.update({
-    "study_seed": Param(int, "seed of the study's students (the reported rows use `seed`: 0, 1, "
-                             "2; so the study never selects on them)", ge=0, le=SEED_MAX),
+    "study_seed": Param(int, "seed of the study's students (the reported rows use `seed`: 0 "
+                             "and up; so the study never selects on them)", ge=0, le=SEED_MAX),
     "study_methods": Param(list, "Table 4 rows studied", item_type=str,
                            choices=("cd", "gan", "rf", "scflow"), min_len=1),
     "study_schedules": Param(list, "learning-rate schedules with their evaluation EMA studied "
@@ -455,7 +455,8 @@ _STUDY_PRESETS: dict[str, dict[str, Any]] = {
     # 24 students = Table 4's four rows x 3 seeds + Table 5's five other rows + Table 6's six
     # other rows + the code-switches run; 55 fixed minutes = teacher (autoencoder, teacher,
     # classifier, its evaluation) 20 + text-to-image 25 + baseline 9 + report 1, estimated from
-    # one-thread timings on the 2-core CPU (the grid's measured time: README, Timings)
+    # one-thread timings on the 2-core CPU before the study ran, and left as the rule read them
+    # (the grid's measured time: README, Timings)
     "mini": {"study_seed": 100, "study_methods": ["cd", "gan", "scflow"],
              "study_schedules": ["constant", "cosine"], "study_budgets": [1000, 2000, 4000],
              "budget_minutes": 180.0, "grid_students": 24, "grid_fixed_minutes": 55.0},

@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--verify", action="store_true",
                     help="rerun the named committed runs from scratch in temporary folders and "
                          "compare every value with the committed CSVs (exit 1 on a difference)")
+    ap.add_argument("--record", action="store_true",
+                    help="--verify: write the outcome to results/<preset>/verify.json (the "
+                         "README's 'When regeneration is exact' is rendered from it)")
     ap.add_argument("--tolerance", type=float, default=0.0,
                     help="--verify: largest relative difference accepted (default 0: bit-identical)")
     ap.add_argument("--execute-job", default=None, help=argparse.SUPPRESS)  # child of --jobs
@@ -88,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verify:
         from scflow.repro.verify import verify
 
-        return verify(args.paths, args.preset, args.jobs, args.tolerance, args.notebooks_dir)
+        return verify(args.paths, args.preset, args.jobs, args.tolerance, args.notebooks_dir,
+                      record=args.record)
     if args.allow_resume_other_code:
         os.environ[ALLOW_OTHER_CODE_ENV] = "1"  # the kernels inherit it
     try:

@@ -41,6 +41,8 @@ def timings_markdown(results: pd.DataFrame) -> str:
     in_grid = results[results.notebook != STUDY_NOTEBOOK]
     lines.append(f"| **total** (every run but the study) | {len(grid)} | | "
                  f"**{_minutes(grid.wall_time_s.sum())}** |")
-    lines += ["", f"First start to last finish of those runs: {span_minutes(in_grid)} (runs "
-                  "overlap when the runner executes several at once, `--jobs`)."]
+    lines += ["", f"Wall-clock time during which at least one of those runs was running: "
+                  f"{span_minutes(in_grid)} (runs overlap when the runner executes several at "
+                  "once, `--jobs`; a pause of the runner is not counted). A run interrupted "
+                  "and resumed records the time of its last part only."]
     return "\n".join(lines)

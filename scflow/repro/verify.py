@@ -170,7 +170,8 @@ def print_table(diffs: Sequence[MetricDiff], tolerance: float, out: TextIO) -> N
 
 
 def verify(paths: Sequence[str | Path], preset: str = "mini", jobs: int = 1,
-           tolerance: float = 0.0, nb_dir: Path | None = None, out: TextIO | None = None) -> int:
+           tolerance: float = 0.0, nb_dir: Path | None = None, out: TextIO | None = None,
+           record: bool = False) -> int:
     """Rerun the runs of ``paths`` from scratch and compare them with their committed CSVs.
 
     Returns the exit code (0 every value within ``tolerance``, 1 a difference or a failed run,
@@ -222,6 +223,14 @@ def verify(paths: Sequence[str | Path], preset: str = "mini", jobs: int = 1,
         print(note, file=out)
     ok = not bad and not failed and all(r.csv.exists() for r in reruns)
     took = time.perf_counter() - t0
+    if record:  # the README's "When regeneration is exact" is rendered from it
+        from scflow.repro.results import results_dir
+        from scflow.repro.verify_record import RECORD_NAME, write_record
+
+        path = write_record(results_dir(preset) / RECORD_NAME, preset, [r.name for r in runs],
+                            diffs, [n.replace(str(root), "<scratch>") for n in notes], took,
+                            jobs, tolerance, ok)
+        print(f"recorded in {path}", file=out)
     if ok:
         shutil.rmtree(root, ignore_errors=True)
         print(f"verified: every compared value of {len(runs)} runs within tolerance "

@@ -1,0 +1,32 @@
+"""Every claim the committed results do not reproduce says why in words (scflow/repro/claim_notes.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scflow.repro import claims, tables
+from scflow.repro.claim_notes import NOTES, note_for
+from scflow.repro.claim_rules import REPRODUCED
+from scflow.repro.results import results_dir
+
+
+def test_every_claim_not_reproduced_has_a_note_for_its_verdict():
+    folder = results_dir("mini")
+    if not (folder / "table4_bi.csv").exists():
+        pytest.skip("no committed mini results")
+    judged = claims.judge_all(claims.CLAIMS, tables.load_results(folder),
+                              tables.load_paper_numbers())
+    missing = [f"{r.key} ({r.verdict})" for r in judged.itertuples()
+               if r.verdict != REPRODUCED and note_for(r.key, r.verdict) is None]
+    assert not missing, f"claims without a note for their verdict: {', '.join(missing)}"
+
+
+def test_notes_name_known_claims_and_verdicts_and_hold_no_result_numbers():
+    import re
+
+    from scflow.repro.claim_rules import VERDICTS
+
+    keys = {c.key for c in claims.CLAIMS}
+    for (key, verdict), text in NOTES.items():
+        assert key in keys and verdict in VERDICTS, (key, verdict)
+        assert not re.search(r"\d+\.\d", text), f"{key}: a decimal number in a note"
