@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from scflow.repro import claims, tables
@@ -25,8 +27,6 @@ def test_every_claim_not_reproduced_has_a_note_for_its_verdict():
 
 
 def test_notes_name_known_claims_and_verdicts_and_hold_no_result_numbers():
-    import re
-
     from scflow.repro.claim_rules import VERDICTS
 
     keys = {c.key for c in claims.CLAIMS}
@@ -36,7 +36,5 @@ def test_notes_name_known_claims_and_verdicts_and_hold_no_result_numbers():
 
 
 def test_the_decimal_check_tells_results_from_section_references():
-    import re
-
     assert re.search(DECIMAL, "its FID rose by 4.6")
     assert not re.search(DECIMAL, "a short schedule (docs/METHOD.md §7.2)")

@@ -12,7 +12,7 @@ def test_record_round_trip_and_summary(tmp_path):
              MetricDiff("table4_cd", "sec_per_image", 1, 0, 0.5),
              MetricDiff("01_teacher", "fid", 35, 35, 0.0)]
     path = write_record(tmp_path / "verify.json", "mini", ["01_teacher", "table4_cd"], diffs,
-                        ["table4_cd: committed with code abc (rerun: def)"], 1234.5, 2, 0.0,
+                        ["table4_cd: committed with code abc (rerun: def)"], 1234.5, 2, 1, 0.0,
                         ok=False)
     record = read_record(path)
     assert record["runs"] == ["01_teacher", "table4_cd"] and record["seconds"] == 1234.5

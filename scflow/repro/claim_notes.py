@@ -74,6 +74,6 @@ NOTES: dict[tuple[str, str], str] = {
 of :mod:`scflow.repro.claim_rules`."""
 
 
-def note_for(key: str, verdict: str, notes: dict[tuple[str, str], str] | None = None) -> str | None:
+def note_for(key: str, verdict: str) -> str | None:
     """The note explaining ``verdict`` for the claim ``key``, or None."""
-    return (NOTES if notes is None else notes).get((key, verdict))
+    return NOTES.get((key, verdict))

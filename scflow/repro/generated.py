@@ -200,7 +200,6 @@ def refresh_text(text: str, where: str, presets: tuple[str, ...] | None = None,
         if preset not in cache:
             folder = (folders or {}).get(preset) or results_dir(preset)
             cache[preset] = load_results(folder)
-            cache[preset].attrs["folder"] = str(folder)  # for the files beside the CSVs
         body = SECTIONS[section](preset, cache[preset]).strip()
         return f"<!-- generated: {m['name']} -->\n{body}\n<!-- /generated: {m['name']} -->"
 

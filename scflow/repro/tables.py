@@ -79,7 +79,8 @@ def load_results(folder: str | Path, allow_modified: bool | None = None) -> pd.D
     the load with one :class:`~scflow.repro.csvfile.CsvFileError` naming every such file. With
     ``allow_modified`` (default: inside :func:`~scflow.repro.results_read.allowing_modified`)
     modified files are read as they are and the others skipped, each with a warning; the
-    frame's ``attrs["modified"]`` lists the modified files' names.
+    frame's ``attrs["modified"]`` lists the modified files' names; ``attrs["folder"]`` is
+    ``folder`` (for the files kept beside the CSVs).
     """
     allow = modified_allowed() if allow_modified is None else allow_modified
     frames, problems, modified = [], [], []
@@ -109,6 +110,7 @@ def load_results(folder: str | Path, allow_modified: bool | None = None) -> pd.D
     out = (pd.concat(frames, ignore_index=True) if frames
            else pd.DataFrame(columns=list(COLUMNS)))
     out.attrs["modified"] = modified
+    out.attrs["folder"] = str(folder)
     return out
 
 

@@ -42,6 +42,9 @@ ARTIFACTS_NOTEBOOK = "01_latent_flow_matching"
 WALL_CLOCK_METRICS = frozenset({"sec_per_image", "sec_per_update", "eval_seconds"})
 """Measured times: they differ on every run, so they are listed but not compared."""
 
+RERUN_THREADS = 1
+"""Torch and BLAS threads of every rerun notebook (the runner's one per notebook)."""
+
 ROW_KEY = ("method", "nfe", "step", "metric", "seed", "draw", "n_samples", "feature_backend")
 """What identifies a value in a results CSV (the rest is bookkeeping: run, time, git sha...)."""
 
@@ -118,7 +121,8 @@ def scratch_env(root: Path, train_artifacts: bool) -> Iterator[None]:
     """Cache, results and runs under ``root``; one torch thread per notebook (kernels inherit
     these variables; torch reads the thread count at import)."""
     values = {"SCFLOW_CACHE": root / "cache", "SCFLOW_RESULTS": root / "results",
-              "SCFLOW_RUNS": root / "runs", "OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1}
+              "SCFLOW_RUNS": root / "runs", "OMP_NUM_THREADS": RERUN_THREADS,
+              "MKL_NUM_THREADS": RERUN_THREADS}
     if train_artifacts:
         values["SCFLOW_ARTIFACTS"] = root / "no-shipped-artifacts"  # never created
     saved = {k: os.environ.get(k) for k in values}
@@ -151,7 +155,8 @@ def _protocol_note(path: Path) -> str | None:
     with open(path, newline="") as fh:
         first = next(csv.DictReader(fh), None) or {}
     threads, code = first.get("torch_threads") or "", first.get("code_version") or ""
-    parts = ([f"torch threads {threads} (rerun: 1)"] if threads not in ("", "1") else []) + \
+    parts = ([f"torch threads {threads} (rerun: {RERUN_THREADS})"]
+             if threads not in ("", str(RERUN_THREADS)) else []) + \
         ([f"code {code} (rerun: {source_fingerprint()})"] if code not in ("", source_fingerprint())
          else [])
     return f"committed with {', '.join(parts)}" if parts else None
@@ -229,7 +234,7 @@ def verify(paths: Sequence[str | Path], preset: str = "mini", jobs: int = 1,
 
         path = write_record(results_dir(preset) / RECORD_NAME, preset, [r.name for r in runs],
                             diffs, [n.replace(str(root), "<scratch>") for n in notes], took,
-                            jobs, tolerance, ok)
+                            jobs, RERUN_THREADS, tolerance, ok)
         print(f"recorded in {path}", file=out)
     if ok:
         shutil.rmtree(root, ignore_errors=True)

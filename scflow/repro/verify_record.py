@@ -21,8 +21,8 @@ RECORD_NAME = "verify.json"
 
 
 def write_record(path: Path, preset: str, runs: Sequence[str], diffs: Sequence[Any],
-                 notes: Sequence[str], seconds: float, jobs: int, tolerance: float,
-                 ok: bool) -> Path:
+                 notes: Sequence[str], seconds: float, jobs: int, threads: int,
+                 tolerance: float, ok: bool) -> Path:
     """Write the record of one verification to ``path`` (atomically); ``diffs``:
     :class:`scflow.repro.verify.MetricDiff` of every compared (run, metric)."""
     import numpy
@@ -33,7 +33,7 @@ def write_record(path: Path, preset: str, runs: Sequence[str], diffs: Sequence[A
 
     record = {
         "preset": preset, "runs": list(runs), "ok": bool(ok), "tolerance": tolerance,
-        "seconds": round(seconds, 1), "jobs": jobs, "torch_threads_per_notebook": 1,
+        "seconds": round(seconds, 1), "jobs": jobs, "torch_threads_per_notebook": threads,
         "code_version": source_fingerprint(), "platform": platform.platform(),
         "machine": platform.machine(), "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "torch": torch.__version__,
@@ -43,7 +43,6 @@ def write_record(path: Path, preset: str, runs: Sequence[str], diffs: Sequence[A
                      "only_one_side": d.only_one_side} for d in diffs],
         "notes": list(notes),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
     return path
 
@@ -68,9 +67,11 @@ def verify_markdown(record: dict[str, Any] | None) -> str:
                + (" (bit-identical)" if record["tolerance"] == 0 else
                   f" (relative {record['tolerance']:g})")
                if record["ok"] else "**differences beyond the tolerance** (below)")
+    threads = record["torch_threads_per_notebook"]
     lines = [f"`make verify` reran {len(record['runs'])} committed runs from scratch "
              f"({', '.join(f'`{r}`' for r in record['runs'])}) in {record['seconds'] / 60:.0f} "
-             f"minutes with {record['jobs']} at a time, one torch thread each, on "
+             f"minutes with {record['jobs']} at a time, "
+             f"{'one torch thread' if threads == 1 else f'{threads} torch threads'} each, on "
              f"{record['platform']} ({record['cpu_count']} CPUs; Python {record['python']}, "
              f"torch {record['torch']}, NumPy {record['numpy']}): {verdict}.", "",
              "| run | values compared | bit-identical | largest relative difference |",
