@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,3 +51,35 @@ def test_cost_rows_for_each_variant_and_summary(tmp_path, capsys):
 def test_unknown_variant_is_refused_before_any_work():
     with pytest.raises(SystemExit):
         bench_distill_step.parse_args(["--variants", "eager,turbo"])
+
+
+def test_grid_summary_names_what_the_box_cut_short(tmp_path):
+    import grid_summary
+
+    committed = Path(__file__).resolve().parents[1] / "results" / "mini"
+    (tmp_path / "results" / "mini").mkdir(parents=True)
+    shutil.copy(committed / "table4_cd.csv", tmp_path / "results" / "mini")
+    (tmp_path / "runs" / "mini").mkdir(parents=True)
+    (tmp_path / "runs" / "mini" / "table4_gan.log").write_text(
+        "# header\n\rdistill:   0%|          | 0/1000 [00:00<?, ?it/s]"
+        "\rdistill:  45%|####      | 450/1000 [00:40<00:50, 11.2it/s, cd=0.01]")
+    runner = "\n".join([
+        "[1/3] table4_cd (02_naive_consistency_distillation, abc): running ... (log x)",
+        "[2/3] table4_gan (03_truncation_and_gan, def): running ... (log y)",
+        "[1/3] table4_cd (02_naive_consistency_distillation, abc): ok in 270s (batch 271s)"])
+    md = grid_summary.summary(tmp_path, "mini", runner, box=480, jobs=15, exit_code=124,
+                              elapsed=480, device_name="a GPU", committed=committed)
+    assert md.startswith("# The `mini` grid on a GPU (`--jobs 15`, a box of 480 s)")
+    assert "the box stopped the runner. Of the plan's 3 runs, 1 finished, 0 failed, 1 were " \
+           "cut short" in md
+    assert "| `table4_gan` | `distill 45% 450/1000 [00:40<00:50, 11.2it/s, cd=0.01]` |" in md
+    assert "| `02_naive_consistency_distillation` | 1 |" in md  # the timings table
+    # the same CSV on both sides: every FID equals the committed one
+    fid_rows = [r for r in md.splitlines() if r.startswith("| `table4_cd` | cd |")]
+    assert [r.split(" | ")[2] for r in fid_rows] == ["1", "16"]
+    assert all(r.split(" | ")[3] == r.split(" | ")[4].rstrip(" |") for r in fid_rows)
+    done = grid_summary.summary(tmp_path, "mini", runner.replace("running ... (log y)",
+                                                                 "ok in 300s (batch 300s)"),
+                                box=480, jobs=15, exit_code=0, elapsed=301, device_name="",
+                                committed=committed)
+    assert "The runner finished all 3 runs of the plan." in done and "Cut short" not in done
