@@ -16,6 +16,10 @@ the discriminator update) and speed variant (``--variants``, :mod:`scflow.speed`
   ``eager`` row, and the largest relative difference of any loss to the ``eager`` row's over the
   same updates (the switches change losses by rounding only; bf16 by bf16 rounding).
 
+``eager_again`` is the eager step measured once more (put it after the other variants): its
+speed-up over ``eager`` is what the order of measurement alone moves a row (warm caches, the
+allocator, clocks), the spread within which no switch's speed-up means anything.
+
 Nets: ``mini`` = the mini preset's ``unet_small`` on 4x8x8 latents, fp32, batch 32; ``paper`` =
 ``unet_lfm_celeba`` (LFM's CelebA-HQ net, 153M parameters) on 4x32x32 latents, bf16, batch 32 on
 a GPU and ``--paper-batch`` (default 2) on the CPU, where one update takes seconds. On the CPU
@@ -62,6 +66,7 @@ _ALL = {"channels_last": True, "optimizer": "fused", "log_every": 0, "cudnn_benc
 # log_every 0 means "--calls" (one loss read per timed block)
 VARIANTS: dict[str, tuple[str | None, str, dict]] = {
     "eager": (None, "no", {}),
+    "eager_again": (None, "no", {}),  # eager once more: the drift with the order of measurement
     "channels_last": (None, "no", {"channels_last": True}),
     "foreach_adamw": (None, "no", {"optimizer": "foreach"}),
     "fused_adamw": (None, "no", {"optimizer": "fused"}),

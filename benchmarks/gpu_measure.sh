@@ -2,7 +2,8 @@
 # The GPU measurement of the update's cost, in one call of at most about 8 minutes on one
 # H100/H200 (each stage has its own time limit and writes its rows as it goes):
 #   1. bench_distill_step.py, paper-scale net (unet_lfm_celeba, bf16, batch 32): eager vs each
-#      speed switch (scflow.speed) and their combinations, full and CD-only updates, with the
+#      speed switch (scflow.speed) and their combinations (eager measured again after the eager
+#      switches: the order's own effect), full and CD-only updates, with the
 #      top kernels of the full update (eager and all switches) in profile.txt;
 #   2. the same for the mini net (unet_small, fp32, batch 32), with TF32, bf16 and CUDA graphs;
 #   3. bench_jobs.py: the mini net's full updates with 1, 4, 8 and 15 processes sharing the GPU
@@ -13,8 +14,9 @@
 # Usage, from the repository root: bash benchmarks/gpu_measure.sh OUTDIR
 # Needs python3 with a CUDA build of torch and the project's dependencies. If ./.whl holds wheels
 # of the missing ones (README, "Running on a GPU"), they are installed into a temporary folder
-# first. PYTHON overrides the interpreter. A dry run of the script's logic on a CPU:
-#   DEVICE=cpu BATCH=2 PROCS=1,2 bash benchmarks/gpu_measure.sh OUTDIR  (slow; not for reporting)
+# first (WHL names another folder; empty: none). PYTHON overrides the interpreter. A dry run of
+# the script's logic on a CPU (slow; not for reporting):
+#   WHL= PYTHON=.venv/bin/python DEVICE=cpu BATCH=2 PROCS=1,2 bash benchmarks/gpu_measure.sh OUTDIR
 set -u
 out=${1:?usage: bash benchmarks/gpu_measure.sh OUTDIR}
 mkdir -p "$out"
@@ -24,10 +26,11 @@ batch=${BATCH:-0}  # 0: each net's own (32)
 procs=${PROCS:-1,4,8,15}
 log="$out/log.txt"
 export PYTHONUNBUFFERED=1
-if ls .whl/*.whl >/dev/null 2>&1; then
+whl=${WHL-.whl}  # WHL= (empty): install nothing
+if [ -n "$whl" ] && ls "$whl"/*.whl >/dev/null 2>&1; then
   site=$(mktemp -d)
   "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" \
-    .whl/*.whl >>"$log" 2>&1 || { echo "installing .whl failed (see $log)"; exit 1; }
+    "$whl"/*.whl >>"$log" 2>&1 || { echo "installing .whl failed (see $log)"; exit 1; }
   export PYTHONPATH="$site:$PWD"
 else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -49,11 +52,11 @@ bench=benchmarks/bench_distill_step.py
 common=(--device "$device" --batch "$batch" --no-seq --csv "$out/cost.csv" --profile "$out/profile.txt")
 stage "paper-scale net"
 timeout 210 "$py" "$bench" "${common[@]}" --nets paper --deadline-s 160 \
-  --variants eager,channels_last,fused_adamw,no_sync,cudnn_benchmark,all_eager,compile,all \
+  --variants eager,channels_last,fused_adamw,no_sync,cudnn_benchmark,all_eager,eager_again,compile,all \
   >>"$log" 2>&1 || echo "paper-scale stage ended with code $?" | tee -a "$log"
 stage "mini net"
 timeout 120 "$py" "$bench" "${common[@]}" --nets mini --deadline-s 80 \
-  --variants eager,tf32,bf16,channels_last,fused_adamw,no_sync,all_eager,compile,compile_cudagraphs,all \
+  --variants eager,tf32,bf16,channels_last,fused_adamw,no_sync,all_eager,eager_again,compile,compile_cudagraphs,all \
   >>"$log" 2>&1 || echo "mini stage ended with code $?" | tee -a "$log"
 stage "processes sharing the GPU"
 timeout 110 "$py" benchmarks/bench_jobs.py --device "$device" --share --procs "$procs" --seconds 12 \

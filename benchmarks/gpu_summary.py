@@ -54,13 +54,32 @@ def cost_table(rows: list[dict]) -> list[str]:
             f"{r.get('note') or ''} |")
     if skipped:
         out.append(f"\nNot measured (the stage's deadline): {', '.join(skipped)}.")
+    out += order_drift(rows)
     return out
+
+
+def order_drift(rows: list[dict]) -> list[str]:
+    """The eager step measured first and again later (``eager_again``): the order's effect."""
+    first = {(r["arch"], r["update"]): r for r in rows if r["variant"] == "eager"}
+    out = []
+    for r in rows:
+        key = (r["arch"], r["update"])
+        if r["variant"] != "eager_again" or key not in first:
+            continue
+        a, b = _f(first[key], "ms_per_update"), _f(r, "ms_per_update")
+        if math.isnan(a) or math.isnan(b):
+            continue
+        out.append(f"- {key[0]} {key[1]} update, eager measured first and again later: "
+                   f"{a:.1f} / {b:.1f} ms ({a / b:.2f}x): a speed-up within that of 1 is the "
+                   "order of measurement, not the switch")
+    return ["", *out] if out else []
 
 
 def hours(rows: list[dict]) -> list[str]:
     """Hours of the paper's 187,500 full updates at batch 32: eager and the fastest variant."""
     full = [r for r in rows if r["net"] == "paper" and r["update"] == "full"
-            and r["batch"] == "32" and not math.isnan(_f(r, "ms_per_update"))]
+            and r["batch"] == "32" and not math.isnan(_f(r, "ms_per_update"))
+            and r["variant"] != "eager_again"]  # a control, not a variant
     if not full:
         return ["No paper-scale full update at batch 32 was timed."]
     best = min(full, key=lambda r: _f(r, "ms_per_update"))

@@ -21,12 +21,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_cost_rows_for_each_variant_and_summary(tmp_path, capsys):
     out = tmp_path / "cost.csv"
     bench_distill_step.main(["--nets", "mini", "--batch", "2", "--variants",
-                             "eager,no_sync,channels_last", "--no-seq", "--calls", "2",
+                             "eager,no_sync,channels_last,eager_again", "--no-seq",
+                             "--calls", "2",
                              "--blocks", "1", "--csv", str(out)])
     rows = list(csv.DictReader(out.open()))
     assert [(r["update"], r["variant"]) for r in rows] == [
         ("full", "eager"), ("cd", "eager"), ("full", "no_sync"), ("cd", "no_sync"),
-        ("full", "channels_last"), ("cd", "channels_last")]
+        ("full", "channels_last"), ("cd", "channels_last"), ("full", "eager_again"),
+        ("cd", "eager_again")]
     by = {(r["update"], r["variant"]): r for r in rows}
     for kind in ("full", "cd"):
         flops = {float(by[kind, v]["gflop_per_update"]) for v in ("eager", "no_sync",
@@ -35,6 +37,7 @@ def test_cost_rows_for_each_variant_and_summary(tmp_path, capsys):
         assert float(by[kind, "eager"]["gflop_at_batch_32"]) == pytest.approx(16 * flops.pop(), rel=1e-5)
         assert float(by[kind, "no_sync"]["max_rel_loss_diff"]) == 0.0  # deferred reads only
         assert float(by[kind, "channels_last"]["max_rel_loss_diff"]) < 1e-4  # rounding
+        assert float(by[kind, "eager_again"]["max_rel_loss_diff"]) == 0.0  # the same step again
     full = by["full", "eager"]
     assert float(full["gflop_per_s"]) == pytest.approx(
         float(full["gflop_per_update"]) / float(full["ms_per_update"]) * 1e3, rel=1e-4)
@@ -44,6 +47,7 @@ def test_cost_rows_for_each_variant_and_summary(tmp_path, capsys):
     gpu_summary.main(str(tmp_path))
     md = capsys.readouterr().out
     assert "| unet_small | 2 | full | no_sync | fp32 |" in md
+    assert "unet_small full update, eager measured first and again later: " in md
     assert "No paper-scale full update at batch 32 was timed" in md
     assert "jobs.csv missing" in md
 
