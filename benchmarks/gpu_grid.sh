@@ -27,15 +27,7 @@ preset=${PRESET:-mini}
 runs=${RUNS:-papermill_runs}
 log="$out/log.txt"
 export PYTHONUNBUFFERED=1
-whl=${WHL-.whl}  # WHL= (empty): install nothing
-if [ -n "$whl" ] && ls "$whl"/*.whl >/dev/null 2>&1; then
-  site=$(mktemp -d)
-  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" \
-    "$whl"/*.whl >>"$log" 2>&1 || { echo "installing .whl failed (see $log)"; exit 1; }
-  export PYTHONPATH="$site:$PWD" PATH="$site/bin:$PATH"
-else
-  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-fi
+source benchmarks/gpu_wheels.sh
 # papermill's kernel is `python3`: where no kernel spec has that name, this interpreter's
 if ! "$py" -c "from jupyter_client.kernelspec import KernelSpecManager as K
 K().get_kernel_spec('python3')" >/dev/null 2>&1; then

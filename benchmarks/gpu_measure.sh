@@ -26,15 +26,7 @@ batch=${BATCH:-0}  # 0: each net's own (32)
 procs=${PROCS:-1,4,8,15}
 log="$out/log.txt"
 export PYTHONUNBUFFERED=1
-whl=${WHL-.whl}  # WHL= (empty): install nothing
-if [ -n "$whl" ] && ls "$whl"/*.whl >/dev/null 2>&1; then
-  site=$(mktemp -d)
-  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" \
-    "$whl"/*.whl >>"$log" 2>&1 || { echo "installing .whl failed (see $log)"; exit 1; }
-  export PYTHONPATH="$site:$PWD"
-else
-  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-fi
+source benchmarks/gpu_wheels.sh
 t0=$SECONDS
 stage() { echo "== $1 (at $((SECONDS - t0)) s)" | tee -a "$log"; }
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
+from scflow.repro.publish import terminal_text  # noqa: E402
 from scflow.repro.tables import load_results  # noqa: E402
 from scflow.repro.timings import timings_markdown  # noqa: E402
 
@@ -46,7 +47,7 @@ def last_bar(log: Path) -> str:
         text = log.read_text(errors="replace")
     except OSError:
         return "-"
-    states = [s.strip() for s in re.split(r"[\r\n]", text) if BAR.search(s)]
+    states = [s.strip() for s in terminal_text(text).splitlines() if BAR.search(s)]
     if not states:
         return "-"
     m = TQDM.match(states[-1])  # without the bar's own '|' (a markdown table's separator)
